@@ -1,0 +1,1 @@
+"""Pure domain logic: no Dagster import anywhere below this package."""

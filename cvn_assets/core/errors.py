@@ -1,0 +1,29 @@
+"""Errors that name what is wrong: the file, the row or the config key."""
+
+from __future__ import annotations
+
+
+class CvnError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+
+class ConfigError(CvnError):
+    """The sweep config is invalid; the message names the key."""
+
+    def __init__(self, key: str, problem: str, source: str | None = None) -> None:
+        self.key = key
+        self.problem = problem
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}config key '{key}': {problem}")
+
+
+class DataValidationError(CvnError):
+    """OHLCV input was rejected; the message names the file and, where known, the row."""
+
+    def __init__(self, source: str, problem: str, row: int | None = None) -> None:
+        self.source = source
+        self.problem = problem
+        self.row = row
+        at = f" row {row}" if row is not None else ""
+        super().__init__(f"{source}:{at} {problem}")
