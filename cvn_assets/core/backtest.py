@@ -1,0 +1,99 @@
+"""Trade simulation and the economic metrics, shared by every variant and every baseline.
+
+A trade enters at the close of bar e and exits at bar x at price P (the label's barrier or horizon exit),
+one position at a time. Each side pays `cost_per_side` = (fee + slippage) in bps / 1e4, so a round trip
+nets (P / close_e) * (1 - c)^2 - 1. The equity curve is marked to market at every bar of the window; a
+trade still open at the window's last bar is settled at its real exit in one extra step, so the total
+return is exactly the product of the trades' net factors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+ECONOMIC_METRICS = ("n_trades", "win_rate", "expectancy", "sortino", "total_return", "max_drawdown")
+
+
+@dataclass(frozen=True)
+class Economics:
+    n_trades: float
+    win_rate: float | None  # None (NULL) when there is no trade: no value exists
+    expectancy: float | None  # mean net return per trade
+    sortino: float | None  # annualized, on bar returns; None when there is no downside
+    total_return: float
+    max_drawdown: float  # largest peak-to-trough loss of the equity curve, as a positive fraction
+
+    def as_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+def cost_per_side(fee_bps: float, slippage_bps: float) -> float:
+    return (fee_bps + slippage_bps) / 1e4
+
+
+def select_trades(signal: np.ndarray, exit_pos: np.ndarray) -> np.ndarray:
+    """Greedy, non-overlapping entries: take a signal only when flat; the next entry may come at the exit bar."""
+    candidates = np.flatnonzero(signal)
+    entries: list[int] = []
+    free_from = 0
+    i = int(np.searchsorted(candidates, free_from))
+    while i < candidates.size:
+        e = int(candidates[i])
+        entries.append(e)
+        free_from = max(int(exit_pos[e]), e + 1)
+        i = int(np.searchsorted(candidates, free_from, side="left"))
+    return np.asarray(entries, dtype=np.int64)
+
+
+def simulate(
+    close: np.ndarray,
+    entries: np.ndarray,
+    exit_pos: np.ndarray,
+    exit_price: np.ndarray,
+    *,
+    cost: float,
+    bars_per_year: float,
+) -> Economics:
+    """Economics of the given trades. `exit_pos[k]` and `exit_price[k]` belong to `entries[k]`;
+    an exit position >= len(close) means the trade ends after the window."""
+    n = close.size
+    entries = np.asarray(entries, dtype=np.int64)
+    exits = np.asarray(exit_pos, dtype=np.int64)
+    prices = np.asarray(exit_price, dtype=float)
+
+    growth = np.ones(n + 1)  # growth[i]: equity factor from bar i-1 to bar i; growth[n]: settlement
+    if entries.size:
+        inside_end = np.minimum(exits, n - 1)
+        held = np.zeros(n + 1, dtype=np.int64)
+        np.add.at(held, np.minimum(entries + 1, n), 1)
+        np.add.at(held, inside_end + 1, -1)
+        holding = np.cumsum(held)[:n] > 0
+        bar_growth = np.ones(n)
+        bar_growth[1:] = close[1:] / close[:-1]
+        growth[:n] = np.where(holding, bar_growth, 1.0)
+        exit_slot = np.where(exits < n, exits, n)
+        last_close = close[np.minimum(exit_slot, n) - 1]
+        growth[exit_slot] = prices / last_close
+        # Trades that end after the window were held to its last bar and settle in the extra slot.
+        np.multiply.at(growth, np.minimum(entries + 1, n), 1 - cost)
+        np.multiply.at(growth, exit_slot, 1 - cost)
+        net = prices / close[entries] * (1 - cost) ** 2 - 1
+    else:
+        net = np.empty(0)
+
+    equity = np.cumprod(growth)
+    peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))
+    drawdown = 1 - np.concatenate([[1.0], equity]) / peak
+    returns = growth - 1
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
+    sortino = float(np.mean(returns) / downside * np.sqrt(bars_per_year)) if downside > 0 else None
+    return Economics(
+        n_trades=float(entries.size),
+        win_rate=float(np.mean(net > 0)) if net.size else None,
+        expectancy=float(np.mean(net)) if net.size else None,
+        sortino=sortino,
+        total_return=float(equity[-1] - 1),
+        max_drawdown=float(drawdown.max()),
+    )

@@ -1,0 +1,1 @@
+"""In-tree model adapters, one file each, registered with `@register_model`."""

@@ -1,0 +1,42 @@
+"""Validation and OOS probabilities of one variant: what every `predictions/<name>` asset holds and what
+economics (and, later, ensembles) consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cvn_assets.core.datasets import FoldDataset
+from cvn_assets.harness.train import TrainedArtifact
+
+
+@dataclass(frozen=True)
+class VariantPredictions:
+    variant: str
+    threshold: float
+    hyperparams: dict[str, Any]
+    optuna_trial_id: int | None
+    feature_hash: str
+    data_hash: str
+    validation: np.ndarray  # P(label = 1) for each validation row of the fold dataset, in order
+    test: np.ndarray
+
+
+def predict_splits(artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPredictions:
+    if artifact.data_hash != dataset.data_hash:
+        raise ValueError(
+            f"{artifact.model_name} was trained on data {artifact.data_hash}, not on this fold dataset "
+            f"({dataset.data_hash}); re-materialize the model partition"
+        )
+    return VariantPredictions(
+        variant=artifact.model_name,
+        threshold=artifact.threshold,
+        hyperparams=artifact.hyperparams,
+        optuna_trial_id=None,
+        feature_hash=artifact.feature_hash,
+        data_hash=artifact.data_hash,
+        validation=artifact.predict_proba(dataset.validation)[:, 1],
+        test=artifact.predict_proba(dataset.test)[:, 1],
+    )

@@ -1,0 +1,173 @@
+"""One function per asset: the computations the Dagster assets wire together.
+
+The Dagster layer calls exactly these, and so does `bench/orchestration_overhead.py` in a plain loop,
+which is how the orchestration overhead is measured on identical work.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from cvn_assets.core.backtest import Economics, cost_per_side
+from cvn_assets.core.baselines import BASELINE_TYPES, baseline_seed_key, buy_and_hold, naive, random_entries
+from cvn_assets.core.datasets import FoldDataset, LabeledFeatures, build_fold_dataset, label_features
+from cvn_assets.core.economics import variant_economics
+from cvn_assets.core.features import compute_features
+from cvn_assets.core.hashing import canonical_json
+from cvn_assets.core.labels import triple_barrier_labels
+from cvn_assets.core.loaders import load_ohlcv
+from cvn_assets.core.sweep_plan import SweepPlan
+from cvn_assets.core.timeframes import bars_per_year
+from cvn_assets.harness.metrics import classification_metrics
+from cvn_assets.harness.predictions import VariantPredictions, predict_splits
+from cvn_assets.harness.train import TrainedArtifact, train_one
+from cvn_assets.store.schema import COST_BASIS_BACKTESTED
+from cvn_assets.version import code_version
+
+SPLIT_SUFFIX = {"validation": "_val", "test": "_test"}
+Row = dict[str, Any]
+
+
+def ohlcv(plan: SweepPlan, crypto: str) -> pd.DataFrame:
+    return load_ohlcv(plan.config, crypto)
+
+
+def features(plan: SweepPlan, crypto: str, fold_id: str, bars: pd.DataFrame) -> LabeledFeatures:
+    cfg = plan.config
+    fold = plan.fold(fold_id)
+    if bars.index[0] > fold.train_start or bars.index[-1] < fold.test_end - pd.Timedelta(1, "ns"):
+        covered_until = bars.index[-1]
+        if covered_until < fold.test_start or bars.index[0] > fold.train_start:
+            raise ValueError(
+                f"{crypto}: bars {bars.index[0]} to {bars.index[-1]} do not cover fold {fold_id} "
+                f"({fold.train_start} to {fold.test_end})"
+            )
+    feats, feature_set = compute_features(bars, cfg.features.windows)
+    labels = triple_barrier_labels(
+        bars,
+        horizon=cfg.labels.horizon_bars,
+        take_profit_atr=cfg.labels.take_profit_atr,
+        stop_loss_atr=cfg.labels.stop_loss_atr,
+        atr_window=cfg.labels.atr_window,
+    )
+    return label_features(crypto, bars, feats, labels, feature_set.names, feature_set.feature_hash, fold)
+
+
+def fold_dataset(plan: SweepPlan, fold_id: str, labeled: LabeledFeatures) -> FoldDataset:
+    return build_fold_dataset(labeled, plan.fold(fold_id))
+
+
+def train_model(plan: SweepPlan, model_name: str, dataset: FoldDataset) -> TrainedArtifact:
+    cfg = plan.config
+    return train_one(
+        model_name,
+        dataset,
+        cfg.models[model_name].params,
+        threshold=cfg.backtest.entry_threshold,
+        seed=cfg.seed,
+        threads=cfg.runtime.threads,
+        code_version=code_version(),
+    )
+
+
+def predictions(artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPredictions:
+    return predict_splits(artifact, dataset)
+
+
+def _partition_columns(plan: SweepPlan, dataset: FoldDataset, cost_bps: int, dagster_run_id: str | None) -> Row:
+    return {
+        "run_id": plan.run_id,
+        "strategy": plan.config.strategy,
+        "crypto": dataset.crypto,
+        "fold_id": dataset.fold.fold_id,
+        "cost_bps": cost_bps,
+        "data_hash": dataset.data_hash,
+        "cost_basis": COST_BASIS_BACKTESTED,
+        "test_start": dataset.fold.test_start.to_pydatetime(),
+        "test_end": dataset.fold.test_end.to_pydatetime(),
+        "code_version": code_version(),
+        "dagster_run_id": dagster_run_id,
+        "created_at": datetime.now(UTC),
+    }
+
+
+def partition_scope(plan: SweepPlan, crypto: str, fold_id: str, cost_bps: int) -> Row:
+    """The key columns a partition's write owns (all rows of one crypto x fold x cost in this sweep)."""
+    return {"run_id": plan.run_id, "strategy": plan.config.strategy, "crypto": crypto, "fold_id": fold_id, "cost_bps": cost_bps}
+
+
+def _economics_columns(by_split: dict[str, Economics]) -> Row:
+    return {
+        f"{metric}{SPLIT_SUFFIX[split]}": value
+        for split, econ in by_split.items()
+        for metric, value in econ.as_dict().items()
+    }
+
+
+def result_rows(
+    plan: SweepPlan,
+    dataset: FoldDataset,
+    variants: list[VariantPredictions],
+    cost_bps: int,
+    dagster_run_id: str | None = None,
+) -> list[Row]:
+    """One finetune_results row per variant at this cost level."""
+    cfg = plan.config
+    cost = cost_per_side(cost_bps, cfg.backtest.slippage_bps)
+    per_year = bars_per_year(cfg.timeframe)
+    rows: list[Row] = []
+    for v in variants:
+        if v.data_hash != dataset.data_hash:
+            raise ValueError(f"predictions of {v.variant} belong to data {v.data_hash}, not {dataset.data_hash}")
+        row = _partition_columns(plan, dataset, cost_bps, dagster_run_id)
+        econ: dict[str, Economics] = {}
+        for split in ("validation", "test"):
+            frame = dataset.split(split)
+            proba = getattr(v, split)
+            suffix = SPLIT_SUFFIX[split]
+            for name, value in classification_metrics(frame["label"].to_numpy(), proba, v.threshold).items():
+                row[f"{name}{suffix}"] = value
+            row[f"threshold_buy{suffix}"] = v.threshold
+            econ[split] = variant_economics(frame, proba, v.threshold, cost, per_year)
+        row.update(_economics_columns(econ))
+        row["n_trades_val"], row["n_trades_test"] = int(row["n_trades_val"]), int(row["n_trades_test"])
+        row.update(
+            variant=v.variant,
+            model_hyperparams=canonical_json(v.hyperparams) if v.hyperparams else None,
+            feature_hash=v.feature_hash,
+            optuna_trial_id=v.optuna_trial_id,
+        )
+        rows.append(row)
+    return rows
+
+
+def baseline_rows(plan: SweepPlan, dataset: FoldDataset, cost_bps: int, dagster_run_id: str | None = None) -> list[Row]:
+    """One finetune_baselines row per baseline type at this cost level, on the dataset's own windows."""
+    cfg = plan.config
+    cost = cost_per_side(cost_bps, cfg.backtest.slippage_bps)
+    per_year = bars_per_year(cfg.timeframe)
+    rows: list[Row] = []
+    for kind in BASELINE_TYPES:
+        econ: dict[str, Economics] = {}
+        for split in ("validation", "test"):
+            frame = dataset.split(split)
+            if kind == "buy_and_hold":
+                econ[split] = buy_and_hold(frame, cost, per_year)
+            elif kind == "naive":
+                econ[split] = naive(frame, cost, per_year)
+            else:
+                econ[split] = random_entries(
+                    frame,
+                    cost,
+                    per_year,
+                    entry_prob=cfg.baselines.random_entry_prob,
+                    n_seeds=cfg.baselines.random_seeds,
+                    seed_key=baseline_seed_key(cfg.seed, dataset.crypto, dataset.fold.index, split),
+                )
+        rows.append(
+            {**_partition_columns(plan, dataset, cost_bps, dagster_run_id), "baseline_type": kind, **_economics_columns(econ)}
+        )
+    return rows

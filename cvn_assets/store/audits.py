@@ -1,0 +1,90 @@
+"""Invariants of the results store, as queries returning the violations (empty list = healthy).
+
+The Dagster asset checks report these; tests call them directly against SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from cvn_assets.store.schema import COST_BASES, finetune_baselines, finetune_results
+
+# Values that mean "somebody did not have the real value" in the system this replaces.
+PLACEHOLDERS = ("unknown", "{}", "", "null", "none", "[]")
+JOIN_KEY_COLUMNS = ("model_hyperparams", "feature_hash", "data_hash", "code_version")
+
+
+def _is_placeholder(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    return sa.or_(column.is_(None), sa.func.lower(sa.func.trim(column)).in_(PLACEHOLDERS))
+
+
+def missing_baselines(
+    conn: sa.Connection, run_id: str, cost_levels: Iterable[int], baseline_types: Iterable[str]
+) -> list[dict[str, Any]]:
+    """Every crypto x fold with results needs every baseline type at every cost level, on the same test
+    window and the same data hash as its result rows."""
+    r, b = finetune_results.c, finetune_baselines.c
+    partitions = conn.execute(
+        sa.select(r.strategy, r.crypto, r.fold_id, r.test_start, r.test_end, r.data_hash)
+        .where(r.run_id == run_id)
+        .distinct()
+    ).all()
+    present = {
+        (row.strategy, row.crypto, row.fold_id, row.cost_bps, row.baseline_type): (
+            row.test_start,
+            row.test_end,
+            row.data_hash,
+        )
+        for row in conn.execute(
+            sa.select(b.strategy, b.crypto, b.fold_id, b.cost_bps, b.baseline_type, b.test_start, b.test_end, b.data_hash)
+            .where(b.run_id == run_id)
+        )
+    }
+    problems: list[dict[str, Any]] = []
+    for p in partitions:
+        for cost in cost_levels:
+            for kind in baseline_types:
+                got = present.get((p.strategy, p.crypto, p.fold_id, cost, kind))
+                where = {"crypto": p.crypto, "fold_id": p.fold_id, "cost_bps": cost, "baseline_type": kind}
+                if got is None:
+                    problems.append({**where, "problem": "missing"})
+                elif got != (p.test_start, p.test_end, p.data_hash):
+                    problems.append({**where, "problem": "different test window or data hash than the results"})
+    return problems
+
+
+def placeholder_join_keys(conn: sa.Connection, run_id: str) -> list[dict[str, Any]]:
+    """Result rows whose join keys back to their config are NULL or a placeholder."""
+    r = finetune_results.c
+    problems: list[dict[str, Any]] = []
+    for column in JOIN_KEY_COLUMNS:
+        rows = conn.execute(
+            sa.select(r.variant, r.crypto, r.fold_id, r.cost_bps, r[column]).where(
+                r.run_id == run_id, _is_placeholder(r[column])
+            )
+        ).all()
+        problems += [
+            {"variant": v, "crypto": c, "fold_id": f, "cost_bps": cost, "column": column, "value": value}
+            for v, c, f, cost, value in rows
+        ]
+    return problems
+
+
+def unlabelled_cost_basis(conn: sa.Connection, run_id: str) -> list[dict[str, Any]]:
+    """Economic rows (results and baselines) without a known cost basis."""
+    problems: list[dict[str, Any]] = []
+    for table in (finetune_results, finetune_baselines):
+        t = table.c
+        rows = conn.execute(
+            sa.select(t.crypto, t.fold_id, t.cost_bps, t.cost_basis).where(
+                t.run_id == run_id, sa.or_(t.cost_basis.is_(None), t.cost_basis.not_in(COST_BASES))
+            )
+        ).all()
+        problems += [
+            {"table": table.name, "crypto": c, "fold_id": f, "cost_bps": cost, "cost_basis": basis}
+            for c, f, cost, basis in rows
+        ]
+    return problems

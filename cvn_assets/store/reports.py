@@ -1,0 +1,36 @@
+"""Read-side summaries of a sweep: variants against baselines, per cost level."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from cvn_assets.store.schema import finetune_baselines, finetune_results
+
+SUMMARY_METRICS = ["sortino_test", "expectancy_test", "win_rate_test", "n_trades_test", "total_return_test", "max_drawdown_test"]
+
+
+def summary(engine: sa.Engine, run_id: str) -> pd.DataFrame:
+    """Mean test-split economics over crypto x fold, one row per (cost, variant or baseline)."""
+    r, b = finetune_results.c, finetune_baselines.c
+    with engine.connect() as conn:
+        results = pd.read_sql(
+            sa.select(r.cost_bps, r.variant.label("name"), r.auc_buy_test, *(r[m] for m in SUMMARY_METRICS)).where(
+                r.run_id == run_id
+            ),
+            conn,
+        )
+        baselines = pd.read_sql(
+            sa.select(b.cost_bps, b.baseline_type.label("name"), *(b[m] for m in SUMMARY_METRICS)).where(
+                b.run_id == run_id
+            ),
+            conn,
+        )
+    results["kind"], baselines["kind"] = "model", "baseline"
+    both = pd.concat([results, baselines], ignore_index=True)
+    if both.empty:
+        return both
+    grouped = both.groupby(["cost_bps", "kind", "name"], sort=True)
+    table = grouped[["auc_buy_test", *SUMMARY_METRICS]].mean(numeric_only=True)
+    table.insert(0, "partitions", grouped.size())
+    return table.reset_index().sort_values(["cost_bps", "kind", "name"], ascending=[True, False, True])

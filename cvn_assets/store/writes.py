@@ -1,0 +1,53 @@
+"""Writing one partition's rows: one transaction, an upsert on the table's unique key, and removal of
+rows of that partition that the new write no longer has. Writing the same partition again leaves the same rows.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cvn_assets.store.schema import BASELINE_KEY, RESULT_KEY, finetune_baselines, finetune_results
+
+Row = Mapping[str, Any]
+
+
+def _insert(conn: sa.Connection, table: sa.Table):  # noqa: ANN202 - dialect-specific insert construct
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def replace_partition(
+    engine: sa.Engine, table: sa.Table, key: Sequence[str], scope: Mapping[str, Any], rows: Sequence[Row]
+) -> int:
+    """Make the rows of `scope` (e.g. run_id, strategy, crypto, fold_id, cost_bps) exactly `rows`."""
+    member = next(k for k in key if k not in scope)  # the key column that varies inside the scope
+    for row in rows:
+        wrong = {k: row[k] for k in scope if row[k] != scope[k]}
+        if wrong:
+            raise ValueError(f"row {row[member]!r} does not belong to partition {dict(scope)}: {wrong}")
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Serialize writers of the same partition; the lock ends with the transaction.
+            table_id = zlib.crc32(table.name.encode()) % 2**31
+            scope_id = zlib.crc32(repr(sorted(scope.items())).encode()) % 2**31
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(table_id, scope_id)))
+        in_scope = sa.and_(*(table.c[k] == v for k, v in scope.items()))
+        members = [row[member] for row in rows]
+        conn.execute(sa.delete(table).where(in_scope, table.c[member].not_in(members)))
+        if rows:
+            stmt = _insert(conn, table).values(list(rows))
+            updates = {c: stmt.excluded[c] for c in rows[0] if c not in key}
+            conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=updates))
+    return len(rows)
+
+
+def write_results(engine: sa.Engine, scope: Mapping[str, Any], rows: Sequence[Row]) -> int:
+    return replace_partition(engine, finetune_results, RESULT_KEY, scope, rows)
+
+
+def write_baselines(engine: sa.Engine, scope: Mapping[str, Any], rows: Sequence[Row]) -> int:
+    return replace_partition(engine, finetune_baselines, BASELINE_KEY, scope, rows)

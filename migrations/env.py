@@ -1,0 +1,37 @@
+"""Alembic environment for the results database (SQLite and PostgreSQL alike).
+
+Run through `cvn db upgrade` (or automatically when the store resource starts); the URL comes from the
+`sqlalchemy.url` main option set by cvn_assets.store.engine, else from CVN_DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+from cvn_assets.store.engine import database_url
+from cvn_assets.store.schema import metadata
+
+config = context.config
+url = config.get_main_option("sqlalchemy.url") or database_url()
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=url, target_metadata=metadata, literal_binds=True, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connectable = engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        # Batch mode lets ALTERs run on SQLite too, so one set of migrations serves both dialects.
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
