@@ -1,0 +1,141 @@
+"""The `cvn` command: run a sweep, show its plan and summary, migrate the results database."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from cvn_assets.config import DEFAULT_CONFIG_PATH, load_config
+from cvn_assets.core.errors import CvnError
+from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
+from cvn_assets.store.engine import cvn_home, database_url, get_engine, upgrade
+from cvn_assets.store.reports import summary
+
+REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
+
+
+def _plan(config_path: str | None) -> SweepPlan:
+    return plan_sweep(load_config(config_path), source=config_path or str(DEFAULT_CONFIG_PATH))
+
+
+def _prepare_home(home: str | None) -> Path:
+    """Point CVN_HOME and DAGSTER_HOME at local state (the embedded default) unless already set."""
+    if home:
+        os.environ["CVN_HOME"] = str(Path(home).resolve())
+    root = cvn_home()
+    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(root / "dagster")))
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    if not (dagster_home / "dagster.yaml").exists() and REPO_DAGSTER_YAML.exists():
+        shutil.copy(REPO_DAGSTER_YAML, dagster_home / "dagster.yaml")
+    return root
+
+
+def print_summary(plan: SweepPlan) -> None:
+    url = database_url()
+    upgrade(url)
+    table = summary(get_engine(url), plan.run_id)
+    if table.empty:
+        print(f"no rows for run_id {plan.run_id} in {url}")
+        return
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
+        for cost, part in table.groupby("cost_bps"):
+            print(f"\n== cost {cost} bps: variants vs baselines (mean over crypto x fold, test split) ==")
+            print(part.drop(columns="cost_bps").to_string(index=False))
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from cvn_assets.definitions import build_definitions
+    from cvn_assets.runner import materialize_sweep
+
+    root = _prepare_home(args.home)
+    plan = _plan(args.config)
+    defs = build_definitions(plan)
+    started = time.perf_counter()
+    print(f"sweep {plan.run_id}: {len(plan.config.cryptos)} cryptos x {len(plan.folds)} folds, "
+          f"models {list(plan.config.models)}, costs {plan.config.costs_bps} bps")
+    with dg.DagsterInstance.get() as instance:
+        report = materialize_sweep(
+            defs, plan, instance, on_partition=lambda name, ok: print(f"  {'ok  ' if ok else 'FAIL'} {name}", flush=True)
+        )
+    elapsed = time.perf_counter() - started
+    print_summary(plan)
+    print(f"\n{len(report.succeeded)} runs succeeded, {len(report.failed)} failed in {elapsed:.1f} s; "
+          f"asset checks: {report.checks_passed} passed, {sum(map(len, report.failed_checks.values()))} failed")
+    for name, error in report.failed.items():
+        print(f"  FAILED {name}: {error}")
+    for name, checks in report.failed_checks.items():
+        print(f"  CHECK FAILED {name}: {', '.join(checks)}")
+    print(f"\nresults database : {database_url()}  (tables finetune_results, finetune_baselines; run_id {plan.run_id})")
+    print(f"artifacts        : {root / 'artifacts'}")
+    print(f"dagster instance : {os.environ['DAGSTER_HOME']}  (browse: DAGSTER_HOME={os.environ['DAGSTER_HOME']} "
+          f"dagster dev -w workspace.yaml)")
+    return 0 if report.ok and not report.failed_checks else 1
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    plan = _plan(args.config)
+    print(f"run_id {plan.run_id}; cryptos {plan.config.cryptos}")
+    for f in plan.folds:
+        print(f"  {f.fold_id}: train {f.train_start} .. {f.train_end}  val {f.val_start} .. {f.val_end}  "
+              f"test {f.test_start} .. {f.test_end}")
+    for crypto, error in plan.rejected.items():
+        print(f"  REJECTED {crypto}: {error}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    _prepare_home(args.home)
+    print_summary(_plan(args.config))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    _prepare_home(args.home)
+    url = database_url()
+    upgrade(url)
+    print(f"results database at head: {url}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cvn", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--config", help="sweep config YAML (default: the packaged demo config)")
+        p.add_argument("--home", help="local state directory (default: $CVN_HOME or ./.cvn_home)")
+        p.set_defaults(handler=handler)
+        return p
+
+    add("sweep", cmd_sweep, "materialize every partition of a sweep and print variants vs baselines")
+    add("demo", cmd_sweep, "the default sweep on the embedded default (same as `sweep` without --config)")
+    add("plan", cmd_plan, "print the fold plan derived from the data")
+    add("summary", cmd_summary, "print variants vs baselines per cost for a sweep already run")
+    db = sub.add_parser("db", help="results database")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="run alembic migrations to head (CVN_DATABASE_URL or the local SQLite)")
+    up.add_argument("--home")
+    up.set_defaults(handler=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except CvnError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The thin Dagster shell: partitions, asset factories, checks, jobs and resources wiring `cvn_assets.steps`."""
