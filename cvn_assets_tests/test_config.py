@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cvn_assets.config import load_config, parse_config
+from cvn_assets.core.errors import ConfigError
+from cvn_assets.core.sweep_plan import plan_sweep
+from cvn_assets_tests.conftest import small_raw_config
+
+
+def test_default_config_loads_and_names_its_run() -> None:
+    config = load_config()
+    assert config.run_id == f"demo-{config.fingerprint}"
+    assert "BTCUSD" in config.universe and config.universe["BTCUSD"].kind == "table"
+    assert config.costs_bps == sorted(config.costs_bps)
+
+
+def test_run_id_is_stable_and_changes_with_any_setting() -> None:
+    a, b = parse_config(small_raw_config()), parse_config(small_raw_config())
+    assert a.run_id == b.run_id
+    changed = small_raw_config(costs_bps=[0, 10, 20])
+    assert parse_config(changed).run_id != a.run_id
+    params = small_raw_config()
+    params["models"]["xgboost"]["params"]["max_depth"] = 4
+    assert parse_config(params).run_id != a.run_id
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"bogus": 1}, "bogus"),
+        ({"labels": {"horizon_bars": 12, "typo_key": 1}}, "labels.typo_key"),
+        ({"costs_bps": [10, -5]}, "costs_bps.1"),
+        ({"costs_bps": [10, 10]}, "costs_bps"),
+        ({"costs_bps": []}, "costs_bps"),
+        ({"costs_bps": ["ten"]}, "costs_bps.0"),
+        ({"universe": {}}, "universe"),
+        ({"universe": {"btc": {"kind": "synthetic"}}}, "universe.btc.[key]"),
+        ({"timeframe": "7m"}, "timeframe"),
+        ({"folds": {"train": "ninety days"}}, "folds.train"),
+        ({"folds": {"purge_bars": 3}}, "folds.purge_bars"),
+        ({"models": {}}, "models"),
+        ({"models": {"xgboost": {"params": {}}}}, "models.xgboost.params"),
+        ({"backtest": {"entry_threshold": 1.5}}, "backtest.entry_threshold"),
+        ({"labels": {"horizon_bars": "long"}}, "labels.horizon_bars"),
+    ],
+)
+def test_bad_config_fails_naming_the_key(override: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(small_raw_config(**override), source="sweep.yaml")
+    assert info.value.key == key
+    assert f"'{key}'" in str(info.value) and "sweep.yaml" in str(info.value)
+
+
+def test_fold_plan_that_does_not_fit_the_data_fails_naming_folds() -> None:
+    config = parse_config(small_raw_config(folds={"train": "400d", "validation": "20d", "test": "20d"}))
+    with pytest.raises(ConfigError) as info:
+        plan_sweep(config)
+    assert info.value.key == "folds"
+    assert "does not fit the data" in str(info.value)
+
+
+def test_config_file_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    with pytest.raises(ConfigError, match="bad.yaml.*not valid YAML"):
+        load_config(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(listy)
