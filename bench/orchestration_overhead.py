@@ -17,7 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DAGSTER_YAML = Path(os.environ.get("BENCH_DAGSTER_YAML", Path(__file__).resolve().parents[1] / "dagster.yaml"))
+DAGSTER_YAML = Path(
+    os.environ.get("BENCH_DAGSTER_YAML", Path(__file__).resolve().parents[1] / "dagster.yaml")
+)
 
 
 def plain_loop(plan) -> None:  # noqa: ANN001
@@ -70,7 +72,9 @@ def timed_in_fresh_home(fn, plan, label: str) -> float:  # noqa: ANN001
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", help="sweep config (default: the packaged demo config)")
     args = parser.parse_args()
     os.environ.pop("CVN_DATABASE_URL", None)  # both sides on the embedded default
@@ -84,8 +88,10 @@ def main() -> None:
     timed_in_fresh_home(plain_loop, plan_sweep(load_config(args.config)), "warm")
     plain = timed_in_fresh_home(plain_loop, plan, "plain")
     orchestrated = timed_in_fresh_home(dagster_sweep, plan, "dagster")
-    print(f"sweep {plan.run_id}: {n_partitions} crypto x fold partitions, models {list(plan.config.models)}, "
-          f"costs {plan.config.costs_bps}")
+    print(
+        f"sweep {plan.run_id}: {n_partitions} crypto x fold partitions, models {list(plan.config.models)}, "
+        f"costs {plan.config.costs_bps}"
+    )
     print(f"plain loop of the same steps : {plain:8.2f} s")
     print(f"Dagster (demo sweep)          : {orchestrated:8.2f} s   (target < 300 s)")
     print(f"orchestration overhead ratio  : {orchestrated / plain:8.3f}     (target < 1.15)")

@@ -43,7 +43,9 @@ def print_summary(plan: SweepPlan) -> None:
     if table.empty:
         print(f"no rows for run_id {plan.run_id} in {url}")
         return
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format
+    ):
         for cost, part in table.groupby("cost_bps"):
             print(f"\n== cost {cost} bps: variants vs baselines (mean over crypto x fold, test split) ==")
             print(part.drop(columns="cost_bps").to_string(index=False))
@@ -59,24 +61,35 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     plan = _plan(args.config)
     defs = build_definitions(plan)
     started = time.perf_counter()
-    print(f"sweep {plan.run_id}: {len(plan.config.cryptos)} cryptos x {len(plan.folds)} folds, "
-          f"models {list(plan.config.models)}, costs {plan.config.costs_bps} bps")
+    print(
+        f"sweep {plan.run_id}: {len(plan.config.cryptos)} cryptos x {len(plan.folds)} folds, "
+        f"models {list(plan.config.models)}, costs {plan.config.costs_bps} bps"
+    )
     with dg.DagsterInstance.get() as instance:
         report = materialize_sweep(
-            defs, plan, instance, on_partition=lambda name, ok: print(f"  {'ok  ' if ok else 'FAIL'} {name}", flush=True)
+            defs,
+            plan,
+            instance,
+            on_partition=lambda name, ok: print(f"  {'ok  ' if ok else 'FAIL'} {name}", flush=True),
         )
     elapsed = time.perf_counter() - started
     print_summary(plan)
-    print(f"\n{len(report.succeeded)} runs succeeded, {len(report.failed)} failed in {elapsed:.1f} s; "
-          f"asset checks: {report.checks_passed} passed, {sum(map(len, report.failed_checks.values()))} failed")
+    print(
+        f"\n{len(report.succeeded)} runs succeeded, {len(report.failed)} failed in {elapsed:.1f} s; "
+        f"asset checks: {report.checks_passed} passed, {sum(map(len, report.failed_checks.values()))} failed"
+    )
     for name, error in report.failed.items():
         print(f"  FAILED {name}: {error}")
     for name, checks in report.failed_checks.items():
         print(f"  CHECK FAILED {name}: {', '.join(checks)}")
-    print(f"\nresults database : {database_url()}  (tables finetune_results, finetune_baselines; run_id {plan.run_id})")
+    print(
+        f"\nresults database : {database_url()}  (tables finetune_results, finetune_baselines; run_id {plan.run_id})"
+    )
     print(f"artifacts        : {root / 'artifacts'}")
-    print(f"dagster instance : {os.environ['DAGSTER_HOME']}  (browse: DAGSTER_HOME={os.environ['DAGSTER_HOME']} "
-          f"dagster dev -w workspace.yaml)")
+    print(
+        f"dagster instance : {os.environ['DAGSTER_HOME']}  (browse: DAGSTER_HOME={os.environ['DAGSTER_HOME']} "
+        f"dagster dev -w workspace.yaml)"
+    )
     return 0 if report.ok and not report.failed_checks else 1
 
 
@@ -84,8 +97,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = _plan(args.config)
     print(f"run_id {plan.run_id}; cryptos {plan.config.cryptos}")
     for f in plan.folds:
-        print(f"  {f.fold_id}: train {f.train_start} .. {f.train_end}  val {f.val_start} .. {f.val_end}  "
-              f"test {f.test_start} .. {f.test_end}")
+        print(
+            f"  {f.fold_id}: train {f.train_start} .. {f.train_end}  val {f.val_start} .. {f.val_end}  "
+            f"test {f.test_start} .. {f.test_end}"
+        )
     for crypto, error in plan.rejected.items():
         print(f"  REJECTED {crypto}: {error}")
     return 0
@@ -122,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("summary", cmd_summary, "print variants vs baselines per cost for a sweep already run")
     db = sub.add_parser("db", help="results database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    up = db_sub.add_parser("upgrade", help="run alembic migrations to head (CVN_DATABASE_URL or the local SQLite)")
+    up = db_sub.add_parser(
+        "upgrade", help="run alembic migrations to head (CVN_DATABASE_URL or the local SQLite)"
+    )
     up.add_argument("--home")
     up.set_defaults(handler=cmd_db_upgrade)
     return parser

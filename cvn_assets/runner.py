@@ -26,7 +26,10 @@ class SweepReport:
 def _first_error(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            return f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+            error = event.step_failure_data.error
+            while error.cause is not None:  # Dagster wraps the user's exception: report the one that says why
+                error = error.cause
+            return f"{event.step_key}: {error.message.strip()}"
     return "run failed"
 
 

@@ -77,7 +77,9 @@ def predictions(artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPredi
     return predict_splits(artifact, dataset)
 
 
-def _partition_columns(plan: SweepPlan, dataset: FoldDataset, cost_bps: int, dagster_run_id: str | None) -> Row:
+def _partition_columns(
+    plan: SweepPlan, dataset: FoldDataset, cost_bps: int, dagster_run_id: str | None
+) -> Row:
     return {
         "run_id": plan.run_id,
         "strategy": plan.config.strategy,
@@ -96,7 +98,13 @@ def _partition_columns(plan: SweepPlan, dataset: FoldDataset, cost_bps: int, dag
 
 def partition_scope(plan: SweepPlan, crypto: str, fold_id: str, cost_bps: int) -> Row:
     """The key columns a partition's write owns (all rows of one crypto x fold x cost in this sweep)."""
-    return {"run_id": plan.run_id, "strategy": plan.config.strategy, "crypto": crypto, "fold_id": fold_id, "cost_bps": cost_bps}
+    return {
+        "run_id": plan.run_id,
+        "strategy": plan.config.strategy,
+        "crypto": crypto,
+        "fold_id": fold_id,
+        "cost_bps": cost_bps,
+    }
 
 
 def _economics_columns(by_split: dict[str, Economics]) -> Row:
@@ -121,7 +129,9 @@ def result_rows(
     rows: list[Row] = []
     for v in variants:
         if v.data_hash != dataset.data_hash:
-            raise ValueError(f"predictions of {v.variant} belong to data {v.data_hash}, not {dataset.data_hash}")
+            raise ValueError(
+                f"predictions of {v.variant} belong to data {v.data_hash}, not {dataset.data_hash}"
+            )
         row = _partition_columns(plan, dataset, cost_bps, dagster_run_id)
         econ: dict[str, Economics] = {}
         for split in ("validation", "test"):
@@ -144,7 +154,9 @@ def result_rows(
     return rows
 
 
-def baseline_rows(plan: SweepPlan, dataset: FoldDataset, cost_bps: int, dagster_run_id: str | None = None) -> list[Row]:
+def baseline_rows(
+    plan: SweepPlan, dataset: FoldDataset, cost_bps: int, dagster_run_id: str | None = None
+) -> list[Row]:
     """One finetune_baselines row per baseline type at this cost level, on the dataset's own windows."""
     cfg = plan.config
     cost = cost_per_side(cost_bps, cfg.backtest.slippage_bps)
@@ -168,6 +180,10 @@ def baseline_rows(plan: SweepPlan, dataset: FoldDataset, cost_bps: int, dagster_
                     seed_key=baseline_seed_key(cfg.seed, dataset.crypto, dataset.fold.index, split),
                 )
         rows.append(
-            {**_partition_columns(plan, dataset, cost_bps, dagster_run_id), "baseline_type": kind, **_economics_columns(econ)}
+            {
+                **_partition_columns(plan, dataset, cost_bps, dagster_run_id),
+                "baseline_type": kind,
+                **_economics_columns(econ),
+            }
         )
     return rows

@@ -19,7 +19,14 @@ def clean_bars(n: int = 48, start: str = "2024-01-01", freq: str = "1h", seed: i
     low = np.minimum(open_, close) * 0.998
     ts = pd.date_range(start, periods=n, freq=freq, tz="UTC")
     return pd.DataFrame(
-        {"timestamp": ts, "open": open_, "high": high, "low": low, "close": close, "volume": rng.uniform(1, 10, n)}
+        {
+            "timestamp": ts,
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": rng.uniform(1, 10, n),
+        }
     )
 
 
@@ -29,12 +36,18 @@ def binance_rows(frame: pd.DataFrame, unit: str) -> str:
     open_time = frame["timestamp"].astype("int64") // scale
     step = (frame["timestamp"].iloc[1] - frame["timestamp"].iloc[0]).value // scale
     lines = []
-    for t, o, h, lo, c, v in zip(open_time, frame.open, frame.high, frame.low, frame.close, frame.volume, strict=True):
-        lines.append(f"{t},{o:.8f},{h:.8f},{lo:.8f},{c:.8f},{v:.8f},{t + step - 1},{v * c:.8f},42,{v / 2:.8f},{v * c / 2:.8f},0")
+    for t, o, h, lo, c, v in zip(
+        open_time, frame.open, frame.high, frame.low, frame.close, frame.volume, strict=True
+    ):
+        lines.append(
+            f"{t},{o:.8f},{h:.8f},{lo:.8f},{c:.8f},{v:.8f},{t + step - 1},{v * c:.8f},42,{v / 2:.8f},{v * c / 2:.8f},0"
+        )
     return "\n".join(lines) + "\n"
 
 
-def write_binance_month(directory: Path, symbol: str, month: str, frame: pd.DataFrame, unit: str, zipped: bool) -> Path:
+def write_binance_month(
+    directory: Path, symbol: str, month: str, frame: pd.DataFrame, unit: str, zipped: bool
+) -> Path:
     name = f"{symbol}-1h-{month}.csv"
     text = binance_rows(frame, unit)
     if not zipped:

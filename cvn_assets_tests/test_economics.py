@@ -88,11 +88,16 @@ def test_random_baseline_is_the_mean_over_seeds_and_reproducible() -> None:
     avg = random_entries(split, 0.001, YEAR, entry_prob=0.05, n_seeds=5, seed_key=key)
     again = random_entries(split, 0.001, YEAR, entry_prob=0.05, n_seeds=5, seed_key=key)
     assert avg == again
-    per_seed = [trade_signal(split, np.random.default_rng([*key, s]).random(len(split)) < 0.05, 0.001, YEAR) for s in range(5)]
+    per_seed = [
+        trade_signal(split, np.random.default_rng([*key, s]).random(len(split)) < 0.05, 0.001, YEAR)
+        for s in range(5)
+    ]
     assert avg.n_trades == pytest.approx(np.mean([e.n_trades for e in per_seed]))
     assert avg.total_return == pytest.approx(np.mean([e.total_return for e in per_seed]))
     # Same entries at every cost: the trade count does not depend on the cost level.
-    assert random_entries(split, 0.01, YEAR, entry_prob=0.05, n_seeds=5, seed_key=key).n_trades == avg.n_trades
+    assert (
+        random_entries(split, 0.01, YEAR, entry_prob=0.05, n_seeds=5, seed_key=key).n_trades == avg.n_trades
+    )
     assert baseline_seed_key(42, "BTCUSD", 0, "test") != baseline_seed_key(42, "ETHUSD", 0, "test")
 
 

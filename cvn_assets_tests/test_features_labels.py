@@ -54,7 +54,9 @@ def _flat_bars(highs: list[float], lows: list[float], closes: list[float]) -> pd
     """Bars around 100 with true range 2 (ATR 2) for the first three bars, then the given path."""
     n = len(closes)
     ts = pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC")
-    return pd.DataFrame({"open": closes, "high": highs, "low": lows, "close": closes, "volume": 1.0}, index=ts)
+    return pd.DataFrame(
+        {"open": closes, "high": highs, "low": lows, "close": closes, "volume": 1.0}, index=ts
+    )
 
 
 def test_triple_barrier_labels_known_numbers() -> None:
@@ -62,17 +64,27 @@ def test_triple_barrier_labels_known_numbers() -> None:
     highs = [101, 101, 101, 102, 105, 101, 101, 101]
     lows = [99, 99, 99, 99, 99, 99, 99, 99]
     closes = [100, 100, 100, 100, 100, 100, 100, 100]
-    labels = triple_barrier_labels(_flat_bars(highs, lows, closes), horizon=3, take_profit_atr=2, stop_loss_atr=1, atr_window=2)
+    labels = triple_barrier_labels(
+        _flat_bars(highs, lows, closes), horizon=3, take_profit_atr=2, stop_loss_atr=1, atr_window=2
+    )
     row = labels.iloc[2]  # entry at bar 2: bar 4 touches 105 >= 104 first
     assert row.label == 1.0 and row.exit_bar == 4 and row.exit_price == pytest.approx(104.0)
     assert row.label_end == labels.index[4]
 
     lows_sl = [99, 99, 99, 97, 99, 99, 99, 99]  # stop touched at bar 3 before the take-profit at bar 4
-    labels = triple_barrier_labels(_flat_bars(highs, lows_sl, closes), horizon=3, take_profit_atr=2, stop_loss_atr=1, atr_window=2)
-    assert labels.iloc[2].label == 0.0 and labels.iloc[2].exit_bar == 3 and labels.iloc[2].exit_price == pytest.approx(98.0)
+    labels = triple_barrier_labels(
+        _flat_bars(highs, lows_sl, closes), horizon=3, take_profit_atr=2, stop_loss_atr=1, atr_window=2
+    )
+    assert (
+        labels.iloc[2].label == 0.0
+        and labels.iloc[2].exit_bar == 3
+        and labels.iloc[2].exit_price == pytest.approx(98.0)
+    )
 
     both = [101, 101, 101, 106, 101, 101, 101, 101]  # one bar touches both barriers: counted as the stop
-    labels = triple_barrier_labels(_flat_bars(both, lows_sl, closes), horizon=3, take_profit_atr=2, stop_loss_atr=1, atr_window=2)
+    labels = triple_barrier_labels(
+        _flat_bars(both, lows_sl, closes), horizon=3, take_profit_atr=2, stop_loss_atr=1, atr_window=2
+    )
     assert labels.iloc[2].label == 0.0 and labels.iloc[2].exit_price == pytest.approx(98.0)
 
 
@@ -80,7 +92,9 @@ def test_horizon_exit_and_unlabeled_tail() -> None:
     closes = [100, 100, 100, 100.5, 101, 101.5, 101, 100.8]
     highs = [c + 1 for c in closes]
     lows = [c - 1 for c in closes]
-    labels = triple_barrier_labels(_flat_bars(highs, lows, closes), horizon=3, take_profit_atr=5, stop_loss_atr=5, atr_window=2)
+    labels = triple_barrier_labels(
+        _flat_bars(highs, lows, closes), horizon=3, take_profit_atr=5, stop_loss_atr=5, atr_window=2
+    )
     row = labels.iloc[2]  # no barrier within 3 bars: exit at the close of bar 5, label 0
     assert row.label == 0.0 and row.exit_bar == 5 and row.exit_price == pytest.approx(101.5)
     assert np.isnan(labels.iloc[-1].label) and labels.iloc[-1].exit_bar == -1  # horizon runs past the data

@@ -65,13 +65,18 @@ def test_no_training_label_reaches_into_validation_or_test(crypto: str) -> None:
     labels = triple_barrier_labels(bars, horizon=config.labels.horizon_bars, take_profit_atr=config.labels.take_profit_atr,
                                    stop_loss_atr=config.labels.stop_loss_atr, atr_window=config.labels.atr_window)  # fmt: skip
     for fold in plan.folds:
-        ds = build_fold_dataset(label_features(crypto, bars, feats, labels, fs.names, fs.feature_hash, fold), fold)
+        ds = build_fold_dataset(
+            label_features(crypto, bars, feats, labels, fs.names, fs.feature_hash, fold), fold
+        )
         assert ds.train["label_end"].max() < fold.val_start
         assert ds.validation["label_end"].max() < fold.test_start
         assert ds.train.index.max() < fold.train_end and ds.validation.index.min() >= fold.val_start
         assert ds.test.index.min() >= fold.test_start and ds.test.index.max() < fold.test_end
         # The purge must not throw away labelled rows wholesale: the gap is what guarantees the property.
-        assert len(ds.train) >= (fold.train_end - fold.train_start) / pd.Timedelta("1h") - config.features.windows[-1] - 2
+        assert (
+            len(ds.train)
+            >= (fold.train_end - fold.train_start) / pd.Timedelta("1h") - config.features.windows[-1] - 2
+        )
 
 
 def test_fold_dataset_hash_is_deterministic_and_content_sensitive() -> None:
@@ -83,7 +88,9 @@ def test_fold_dataset_hash_is_deterministic_and_content_sensitive() -> None:
     def dataset(frame: pd.DataFrame):  # noqa: ANN202
         feats, fs = compute_features(frame, config.features.windows)
         labels = triple_barrier_labels(frame, horizon=12, take_profit_atr=2, stop_loss_atr=1, atr_window=12)
-        return build_fold_dataset(label_features("SYNA", frame, feats, labels, fs.names, fs.feature_hash, fold), fold)
+        return build_fold_dataset(
+            label_features("SYNA", frame, feats, labels, fs.names, fs.feature_hash, fold), fold
+        )
 
     assert dataset(bars).data_hash == dataset(bars.copy()).data_hash
     nudged = bars.copy()

@@ -47,7 +47,10 @@ def test_binance_dumps_ms_then_us_are_one_continuous_series(tmp_path: Path, zipp
 def test_binance_header_row_is_tolerated(tmp_path: Path) -> None:
     dec, _ = _two_months()
     path = tmp_path / "with-header.csv"
-    path.write_text("open_time,open,high,low,close,volume,close_time,quote_volume,count,tb_base,tb_quote,ignore\n" + binance_rows(dec, "ms"))
+    path.write_text(
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,tb_base,tb_quote,ignore\n"
+        + binance_rows(dec, "ms")
+    )
     frame = parse_binance(RawFile(str(path), path.read_bytes()))
     assert len(frame) == len(dec)
 
@@ -89,9 +92,14 @@ def test_rows_of_a_later_file_are_reported_in_that_file(tmp_path: Path) -> None:
 def test_generic_csv_and_parquet_give_the_same_bars(tmp_path: Path) -> None:
     bars = clean_bars(n=200)
     bars.to_csv(tmp_path / "a.csv", index=False)
-    bars.assign(timestamp=bars.timestamp.dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(tmp_path / "iso.csv.gz", index=False)
+    bars.assign(timestamp=bars.timestamp.dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(
+        tmp_path / "iso.csv.gz", index=False
+    )
     bars.to_parquet(tmp_path / "b.parquet")
-    loaded = [load_ohlcv(_config_for({"kind": "table", "path": str(tmp_path / n)}), "BTCUSDT") for n in ("a.csv", "iso.csv.gz", "b.parquet")]
+    loaded = [
+        load_ohlcv(_config_for({"kind": "table", "path": str(tmp_path / n)}), "BTCUSDT")
+        for n in ("a.csv", "iso.csv.gz", "b.parquet")
+    ]
     for frame in loaded[1:]:
         pd.testing.assert_frame_equal(frame, loaded[0], check_exact=False, rtol=1e-12, check_freq=False)
 
@@ -107,17 +115,23 @@ def test_s3_prefix_of_binance_dumps_and_parquet(tmp_path: Path, s3_server: str) 
     client.upload_file(str(tmp_path / "all.parquet"), "market-data", "tables/BTCUSDT/all.parquet")
 
     from_s3 = load_ohlcv(
-        _config_for({"kind": "binance", "path": "s3://market-data/binance/spot/BTCUSDT/"}, s3_endpoint_url=s3_server),
+        _config_for(
+            {"kind": "binance", "path": "s3://market-data/binance/spot/BTCUSDT/"}, s3_endpoint_url=s3_server
+        ),
         "BTCUSDT",
     )
     from_table = load_ohlcv(
-        _config_for({"kind": "table", "path": "s3://market-data/tables/BTCUSDT/"}, s3_endpoint_url=s3_server), "BTCUSDT"
+        _config_for({"kind": "table", "path": "s3://market-data/tables/BTCUSDT/"}, s3_endpoint_url=s3_server),
+        "BTCUSDT",
     )
     assert len(from_s3) == 24 * 62
     pd.testing.assert_frame_equal(from_s3, from_table, check_exact=False, rtol=1e-8, check_freq=False)
 
     with pytest.raises(DataValidationError, match="s3://market-data/nothing/.*no data objects"):
-        load_ohlcv(_config_for({"kind": "table", "path": "s3://market-data/nothing/"}, s3_endpoint_url=s3_server), "BTCUSDT")
+        load_ohlcv(
+            _config_for({"kind": "table", "path": "s3://market-data/nothing/"}, s3_endpoint_url=s3_server),
+            "BTCUSDT",
+        )
 
 
 def test_bundled_real_sample_is_intact_and_attributed() -> None:
@@ -128,7 +142,10 @@ def test_bundled_real_sample_is_intact_and_attributed() -> None:
     assert "CryptoDataDownload" in (data_dir / "README.md").read_text()
     bars = load_ohlcv(_config_for({"kind": "table", "path": "bundled:btcusd_1h.csv.gz"}), "BTCUSDT")
     assert len(bars) == 20_111
-    assert str(bars.index[0]) == "2017-07-01 11:00:00+00:00" and str(bars.index[-1]) == "2019-10-17 09:00:00+00:00"
+    assert (
+        str(bars.index[0]) == "2017-07-01 11:00:00+00:00"
+        and str(bars.index[-1]) == "2019-10-17 09:00:00+00:00"
+    )
 
 
 def test_missing_local_path_is_named(tmp_path: Path) -> None:

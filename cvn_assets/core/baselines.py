@@ -17,7 +17,9 @@ def buy_and_hold(split: pd.DataFrame, cost: float, bars_per_year: float) -> Econ
     """One round trip: in at the first bar's close, out at the last bar's close."""
     close = split["close"].to_numpy()
     n = close.size
-    return simulate(close, np.array([0]), np.array([n - 1]), close[[n - 1]], cost=cost, bars_per_year=bars_per_year)
+    return simulate(
+        close, np.array([0]), np.array([n - 1]), close[[n - 1]], cost=cost, bars_per_year=bars_per_year
+    )
 
 
 def naive(split: pd.DataFrame, cost: float, bars_per_year: float) -> Economics:
@@ -59,4 +61,3 @@ def baseline_seed_key(seed: int, crypto: str, fold_index: int, split_name: str) 
     """Seeds of the random baseline: fixed by the sweep seed, crypto, fold and split, never by the cost,
     so every cost level replays the same random entries."""
     return (seed, zlib.crc32(crypto.encode()), fold_index, zlib.crc32(split_name.encode()))
-

@@ -79,7 +79,9 @@ def build_fold_dataset(labeled: LabeledFeatures, fold: Fold) -> FoldDataset:
             )
         splits[name] = split
 
-    digest = hashlib.sha256(canonical_json({k: [str(v[0]), str(v[1])] for k, v in fold.windows().items()}).encode())
+    digest = hashlib.sha256(
+        canonical_json({k: [str(v[0]), str(v[1])] for k, v in fold.windows().items()}).encode()
+    )
     for name in SPLITS:
         digest.update(frame_digest(splits[name]).encode())
     return FoldDataset(

@@ -55,7 +55,9 @@ def plan_folds(
 ) -> list[Fold]:
     """All folds whose test window ends at or before the bar after `last_bar`."""
     bar = bar_delta(timeframe)
-    train, validation, test = (parse_duration(d) for d in (settings.train, settings.validation, settings.test))
+    train, validation, test = (
+        parse_duration(d) for d in (settings.train, settings.validation, settings.test)
+    )
     step = parse_duration(settings.step) if settings.step else test
     gap = (purge_bars + settings.embargo_bars) * bar
     data_end = last_bar + bar  # exclusive end of the data

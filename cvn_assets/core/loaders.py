@@ -68,7 +68,9 @@ def _s3_files(url: str, suffixes: tuple[str, ...], endpoint_url: str | None) -> 
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(suffixes)]
     if not keys:
-        raise DataValidationError(url, f"no data objects under this prefix (looked for {', '.join(suffixes)})")
+        raise DataValidationError(
+            url, f"no data objects under this prefix (looked for {', '.join(suffixes)})"
+        )
     return [
         RawFile(f"s3://{bucket}/{key}", client.get_object(Bucket=bucket, Key=key)["Body"].read())
         for key in sorted(keys)
@@ -92,7 +94,9 @@ def _epoch_to_utc(values: np.ndarray, name: str, first_row: int = 1) -> pd.Datet
     unknown = np.flatnonzero(~(micros | millis))
     if unknown.size:
         raise DataValidationError(
-            name, f"open time {values[unknown[0]]} is neither milliseconds nor microseconds", first_row + int(unknown[0])
+            name,
+            f"open time {values[unknown[0]]} is neither milliseconds nor microseconds",
+            first_row + int(unknown[0]),
         )
     ns = np.where(micros, values * 1_000, values * 1_000_000)
     return pd.DatetimeIndex(pd.to_datetime(ns, utc=True))
@@ -119,7 +123,9 @@ def parse_table(raw: RawFile) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataValidationError(raw.name, "the file is empty") from None
     except Exception as exc:  # parquet and CSV parser errors: name the file, keep the parser's detail
-        raise DataValidationError(raw.name, f"cannot be read as a table ({type(exc).__name__}: {exc})") from None
+        raise DataValidationError(
+            raw.name, f"cannot be read as a table ({type(exc).__name__}: {exc})"
+        ) from None
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise DataValidationError(raw.name, f"missing column(s) {missing}; expected {REQUIRED_COLUMNS}")
@@ -166,7 +172,9 @@ def parse_binance(raw: RawFile) -> pd.DataFrame:
     open_time = pd.to_numeric(frame["open_time"], errors="coerce")
     if open_time.isna().any():
         row = int(np.flatnonzero(open_time.isna().to_numpy())[0]) + 1
-        raise DataValidationError(raw.name, f"open time '{frame['open_time'].iloc[row - 1]}' is not a number", row)
+        raise DataValidationError(
+            raw.name, f"open time '{frame['open_time'].iloc[row - 1]}' is not a number", row
+        )
     out = frame[["open", "high", "low", "close", "volume"]].copy()
     out.insert(0, "timestamp", _epoch_to_utc(open_time.to_numpy(), raw.name))
     return _with_provenance(out, raw.name)
@@ -196,7 +204,9 @@ def load_ohlcv(config: SweepConfig, symbol: str) -> pd.DataFrame:
     if isinstance(source, TableSource):
         parts = [parse_table(f) for f in collect_files(source.path, TABLE_SUFFIXES, settings.s3_endpoint_url)]
     elif isinstance(source, BinanceSource):
-        parts = [parse_binance(f) for f in collect_files(source.path, BINANCE_SUFFIXES, settings.s3_endpoint_url)]
+        parts = [
+            parse_binance(f) for f in collect_files(source.path, BINANCE_SUFFIXES, settings.s3_endpoint_url)
+        ]
     else:  # pragma: no cover - the config's discriminated union makes this unreachable
         raise TypeError(f"unknown source {source!r}")
     frame = pd.concat(parts, ignore_index=True)

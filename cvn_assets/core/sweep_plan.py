@@ -57,7 +57,9 @@ def plan_sweep(config: SweepConfig, source: str | None = None) -> SweepPlan:
         firsts.append(index[0])
         lasts.append(index[-1])
     if not firsts:
-        raise ConfigError("universe", "every crypto's data was rejected: " + "; ".join(rejected.values()), source)
+        raise ConfigError(
+            "universe", "every crypto's data was rejected: " + "; ".join(rejected.values()), source
+        )
 
     origin = pd.Timestamp(config.folds.origin, tz="UTC") if config.folds.origin else max(firsts)
     last_bar = min(lasts)

@@ -1,6 +1,5 @@
 """Asset checks over the results store: one multi-check step audits the sweep and reports per cost asset."""
 
-
 from collections.abc import Callable, Iterator
 from typing import Any
 

@@ -1,13 +1,19 @@
 """ohlcv[crypto] -> features[crypto x fold] -> fold_dataset[crypto x fold]."""
 
-
 import dagster as dg
 import pandas as pd
 
 from cvn_assets import steps
 from cvn_assets.core.datasets import SPLITS, FoldDataset, LabeledFeatures
 from cvn_assets.core.sweep_plan import SweepPlan
-from cvn_assets.defs.keys import FEATURES, FOLD_DATASET, OHLCV, crypto_and_fold, crypto_fold_partitions, crypto_partitions
+from cvn_assets.defs.keys import (
+    FEATURES,
+    FOLD_DATASET,
+    OHLCV,
+    crypto_and_fold,
+    crypto_fold_partitions,
+    crypto_partitions,
+)
 from cvn_assets.version import code_version
 
 
@@ -42,7 +48,10 @@ def build_data_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
         code_version=code_version(),
         ins={
             "bars": dg.AssetIn(
-                OHLCV, partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="crypto")
+                OHLCV,
+                partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
+                    partition_dimension_name="crypto"
+                ),
             )
         },
         description="Past-only features and triple-barrier labels over the fold's span.",

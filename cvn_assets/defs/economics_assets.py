@@ -5,7 +5,6 @@ Each is one multi-asset whose outputs are the per-cost asset keys, so the UI sho
 same cost, so result rows never exist without their baselines. Each write is one transaction per partition.
 """
 
-
 from collections.abc import Iterator
 
 import dagster as dg
@@ -57,7 +56,9 @@ def build_economics_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
         can_subset=True,
         ins={"dataset": dg.AssetIn(FOLD_DATASET)},
     )
-    def baselines(context: dg.AssetExecutionContext, results_store: ResultsStore, dataset: FoldDataset) -> Iterator[dg.MaterializeResult]:
+    def baselines(
+        context: dg.AssetExecutionContext, results_store: ResultsStore, dataset: FoldDataset
+    ) -> Iterator[dg.MaterializeResult]:
         crypto, fold_id = crypto_and_fold(context)
         engine = results_store.engine()
         for key in sorted(context.selected_asset_keys):
@@ -88,7 +89,8 @@ def build_economics_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
         ],
         partitions_def=partitions,
         can_subset=True,
-        ins={"dataset": dg.AssetIn(FOLD_DATASET)} | {f"pred__{m}": dg.AssetIn(predictions_key(m)) for m in models},
+        ins={"dataset": dg.AssetIn(FOLD_DATASET)}
+        | {f"pred__{m}": dg.AssetIn(predictions_key(m)) for m in models},
     )
     def economics(
         context: dg.AssetExecutionContext,

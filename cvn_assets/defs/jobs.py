@@ -9,6 +9,7 @@ from cvn_assets.defs.keys import OHLCV, crypto_fold_partitions, crypto_partition
 
 OHLCV_JOB = "ohlcv_job"
 SWEEP_JOB = "sweep_job"
+AUDIT_JOB = "results_audit_job"
 
 
 def build_jobs(plan: SweepPlan) -> list[dg.UnresolvedAssetJobDefinition]:
@@ -24,5 +25,10 @@ def build_jobs(plan: SweepPlan) -> list[dg.UnresolvedAssetJobDefinition]:
             selection=dg.AssetSelection.all() - dg.AssetSelection.assets(OHLCV),
             partitions_def=crypto_fold_partitions(plan),
             description="Features, dataset, models, predictions, baselines and economics of one crypto x fold.",
+        ),
+        dg.define_asset_job(
+            AUDIT_JOB,
+            selection=dg.AssetSelection.all_asset_checks(),
+            description="Re-run the results-store checks alone, without materializing anything.",
         ),
     ]

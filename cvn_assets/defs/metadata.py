@@ -9,6 +9,8 @@ import dagster as dg
 import pandas as pd
 
 
-def rows_table(rows: Sequence[dict[str, Any]], index: str, columns: Sequence[str]) -> dg.MarkdownMetadataValue:
+def rows_table(
+    rows: Sequence[dict[str, Any]], index: str, columns: Sequence[str]
+) -> dg.MarkdownMetadataValue:
     frame = pd.DataFrame(rows).set_index(index)[list(columns)]
     return dg.MetadataValue.md(frame.to_markdown(floatfmt=".4f"))

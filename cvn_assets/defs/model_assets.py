@@ -1,6 +1,5 @@
 """model/<name> and predictions/<name> for every model the sweep config names (all through `train_one`)."""
 
-
 import dagster as dg
 
 from cvn_assets import steps
@@ -49,7 +48,9 @@ def _model_assets(plan: SweepPlan, name: str) -> list[dg.AssetsDefinition]:
         ins={"artifact": dg.AssetIn(model_key(name)), "dataset": dg.AssetIn(FOLD_DATASET)},
         description=f"Validation and out-of-sample probabilities of {name}.",
     )
-    def predictions(context: dg.AssetExecutionContext, artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPredictions:
+    def predictions(
+        context: dg.AssetExecutionContext, artifact: TrainedArtifact, dataset: FoldDataset
+    ) -> VariantPredictions:
         preds = steps.predictions(artifact, dataset)
         context.add_output_metadata(
             {

@@ -34,7 +34,9 @@ class TrainedArtifact:
     def predict_proba(self, split_features: Any) -> np.ndarray:
         proba = self.adapter.predict_proba(split_features[list(self.feature_names)])
         if proba.ndim != 2 or proba.shape[1] != 2:
-            raise ValueError(f"{self.model_name}: predict_proba must return an (n, 2) array, got {proba.shape}")
+            raise ValueError(
+                f"{self.model_name}: predict_proba must return an (n, 2) array, got {proba.shape}"
+            )
         return proba
 
 

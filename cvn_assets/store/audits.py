@@ -39,8 +39,16 @@ def missing_baselines(
             row.data_hash,
         )
         for row in conn.execute(
-            sa.select(b.strategy, b.crypto, b.fold_id, b.cost_bps, b.baseline_type, b.test_start, b.test_end, b.data_hash)
-            .where(b.run_id == run_id)
+            sa.select(
+                b.strategy,
+                b.crypto,
+                b.fold_id,
+                b.cost_bps,
+                b.baseline_type,
+                b.test_start,
+                b.test_end,
+                b.data_hash,
+            ).where(b.run_id == run_id)
         )
     }
     problems: list[dict[str, Any]] = []
@@ -52,7 +60,9 @@ def missing_baselines(
                 if got is None:
                     problems.append({**where, "problem": "missing"})
                 elif got != (p.test_start, p.test_end, p.data_hash):
-                    problems.append({**where, "problem": "different test window or data hash than the results"})
+                    problems.append(
+                        {**where, "problem": "different test window or data hash than the results"}
+                    )
     return problems
 
 

@@ -43,7 +43,9 @@ def get_engine(url: str) -> sa.Engine:
 
 def alembic_config(url: str) -> Config:
     if not (MIGRATIONS_DIR / "env.py").is_file():
-        raise FileNotFoundError(f"alembic migrations not found at {MIGRATIONS_DIR}; install from a source checkout")
+        raise FileNotFoundError(
+            f"alembic migrations not found at {MIGRATIONS_DIR}; install from a source checkout"
+        )
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

@@ -7,7 +7,14 @@ import sqlalchemy as sa
 
 from cvn_assets.store.schema import finetune_baselines, finetune_results
 
-SUMMARY_METRICS = ["sortino_test", "expectancy_test", "win_rate_test", "n_trades_test", "total_return_test", "max_drawdown_test"]
+SUMMARY_METRICS = [
+    "sortino_test",
+    "expectancy_test",
+    "win_rate_test",
+    "n_trades_test",
+    "total_return_test",
+    "max_drawdown_test",
+]
 
 
 def summary(engine: sa.Engine, run_id: str) -> pd.DataFrame:
@@ -15,9 +22,9 @@ def summary(engine: sa.Engine, run_id: str) -> pd.DataFrame:
     r, b = finetune_results.c, finetune_baselines.c
     with engine.connect() as conn:
         results = pd.read_sql(
-            sa.select(r.cost_bps, r.variant.label("name"), r.auc_buy_test, *(r[m] for m in SUMMARY_METRICS)).where(
-                r.run_id == run_id
-            ),
+            sa.select(
+                r.cost_bps, r.variant.label("name"), r.auc_buy_test, *(r[m] for m in SUMMARY_METRICS)
+            ).where(r.run_id == run_id),
             conn,
         )
         baselines = pd.read_sql(

@@ -58,7 +58,9 @@ def upgrade() -> None:
         sa.Column("feature_hash", sa.String(64), nullable=True),
         sa.Column("optuna_trial_id", sa.Integer, nullable=True),
         *_provenance(),
-        sa.UniqueConstraint("run_id", "strategy", "variant", "crypto", "fold_id", "cost_bps", name="uq_finetune_results_key"),
+        sa.UniqueConstraint(
+            "run_id", "strategy", "variant", "crypto", "fold_id", "cost_bps", name="uq_finetune_results_key"
+        ),
         sa.CheckConstraint("cost_bps >= 0", name="ck_finetune_results_cost_bps"),
     )
     op.create_index("ix_finetune_results_partition", "finetune_results", ["run_id", "crypto", "fold_id"])
@@ -74,7 +76,13 @@ def upgrade() -> None:
         *_metrics(_ECONOMIC_METRICS),
         *_provenance(),
         sa.UniqueConstraint(
-            "run_id", "strategy", "baseline_type", "crypto", "fold_id", "cost_bps", name="uq_finetune_baselines_key"
+            "run_id",
+            "strategy",
+            "baseline_type",
+            "crypto",
+            "fold_id",
+            "cost_bps",
+            name="uq_finetune_baselines_key",
         ),
         sa.CheckConstraint("cost_bps >= 0", name="ck_finetune_baselines_cost_bps"),
     )

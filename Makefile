@@ -1,0 +1,39 @@
+# Two commands on a fresh machine:  `make demo` (set up + run the default sweep)  and  `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint ui bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Set up and run the full default sweep on the embedded default (SQLite + local files), print the summary.
+demo: setup
+	$(BIN)/cvn demo
+
+## Set up and run the linter and the whole test suite (starts its own PostgreSQL and S3 endpoint).
+test: setup
+	bash deploy/ensure-postgres.sh
+	$(BIN)/ruff check cvn_assets cvn_assets_tests bench migrations
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check cvn_assets cvn_assets_tests bench migrations
+	$(BIN)/ruff format --check cvn_assets cvn_assets_tests bench migrations
+
+## The Dagster UI over the demo's instance and results.
+ui: setup
+	DAGSTER_HOME=$(CURDIR)/.cvn_home/dagster CVN_HOME=$(CURDIR)/.cvn_home $(BIN)/dagster dev -w workspace.yaml
+
+bench: setup
+	$(BIN)/python bench/orchestration_overhead.py
+
+clean:
+	rm -rf .cvn_home .pytest_cache .ruff_cache

@@ -1,0 +1,92 @@
+"""The store invariants behind the asset checks: each passes on a good state and fails on a bad one."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from cvn_assets.core.baselines import BASELINE_TYPES
+from cvn_assets.store.audits import missing_baselines, placeholder_join_keys, unlabelled_cost_basis
+from cvn_assets.store.schema import finetune_baselines, finetune_results
+from cvn_assets.store.writes import write_baselines, write_results
+from cvn_assets_tests.store_rows import RUN, baseline_row, result_row, scope
+
+COSTS = [0, 10]
+
+
+def _good_state(engine: sa.Engine) -> None:
+    for cost in COSTS:
+        write_results(engine, scope(cost_bps=cost), [result_row(cost_bps=cost)])
+        write_baselines(
+            engine, scope(cost_bps=cost), [baseline_row(k, cost_bps=cost) for k in BASELINE_TYPES]
+        )
+
+
+def _audit(engine: sa.Engine) -> tuple[list, list, list]:
+    with engine.connect() as conn:
+        return (missing_baselines(conn, RUN, COSTS, BASELINE_TYPES), placeholder_join_keys(conn, RUN),
+                unlabelled_cost_basis(conn, RUN))  # fmt: skip
+
+
+def test_good_state_passes_every_audit(engine: sa.Engine) -> None:
+    _good_state(engine)
+    assert _audit(engine) == ([], [], [])
+
+
+def test_missing_baseline_and_baseline_at_another_cost(engine: sa.Engine) -> None:
+    _good_state(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.delete(finetune_baselines).where(
+                finetune_baselines.c.baseline_type == "random", finetune_baselines.c.cost_bps == 10
+            )
+        )
+    missing, _, _ = _audit(engine)
+    assert missing == [
+        {"crypto": "SYNA", "fold_id": "f000", "cost_bps": 10, "baseline_type": "random", "problem": "missing"}
+    ]
+
+
+def test_baseline_on_another_window_or_data_is_flagged(engine: sa.Engine) -> None:
+    _good_state(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(finetune_baselines)
+            .where(finetune_baselines.c.baseline_type == "naive")
+            .values(data_hash="other")
+        )
+    missing, _, _ = _audit(engine)
+    assert len(missing) == len(COSTS) and all("different test window" in m["problem"] for m in missing)
+
+
+@pytest.mark.parametrize(("column", "value"), [("model_hyperparams", None), ("model_hyperparams", "{}"),
+                                               ("feature_hash", "unknown"), ("feature_hash", " "), ("data_hash", "UNKNOWN")])  # fmt: skip
+def test_placeholder_join_keys_are_found(engine: sa.Engine, column: str, value: str | None) -> None:
+    _good_state(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(finetune_results).where(finetune_results.c.cost_bps == 0).values({column: value})
+        )
+    _, keys, _ = _audit(engine)
+    assert [(k["column"], k["cost_bps"]) for k in keys] == [(column, 0)]
+
+
+@pytest.mark.parametrize("value", ["", "unknown", "live_guess"])
+def test_unknown_cost_basis_is_found(engine: sa.Engine, value: str) -> None:
+    _good_state(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(finetune_baselines)
+            .where(finetune_baselines.c.baseline_type == "naive", finetune_baselines.c.cost_bps == 10)
+            .values(cost_basis=value)
+        )
+    _, _, basis = _audit(engine)
+    assert basis == [
+        {
+            "table": "finetune_baselines",
+            "crypto": "SYNA",
+            "fold_id": "f000",
+            "cost_bps": 10,
+            "cost_basis": value,
+        }
+    ]

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cvn_assets.cli import main
+from cvn_assets_tests.conftest import small_raw_config
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(small_raw_config()))
+    return path
+
+
+def test_sweep_prints_variants_vs_baselines_per_cost(tiny_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = tmp_path / "home"
+    assert main(["sweep", "--config", str(tiny_config), "--home", str(home)]) == 0
+    out = capsys.readouterr().out
+    assert "== cost 0 bps" in out and "== cost 10 bps" in out
+    for name in ("xgboost", "buy_and_hold", "random", "naive"):
+        assert name in out
+    assert "6 runs succeeded, 0 failed" in out and "asset checks: 24 passed, 0 failed" in out
+    assert (home / "results.db").is_file() and (home / "dagster" / "dagster.yaml").is_file()
+
+    assert main(["summary", "--config", str(tiny_config), "--home", str(home)]) == 0
+    assert "== cost 10 bps" in capsys.readouterr().out
+
+
+def test_plan_and_bad_config(tiny_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["plan", "--config", str(tiny_config)]) == 0
+    assert "f000: train" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(small_raw_config(costs_bps=[-1])))
+    assert main(["plan", "--config", str(bad)]) == 2
+    assert "config key 'costs_bps.0'" in capsys.readouterr().err
+
+
+def test_db_upgrade(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["db", "upgrade", "--home", str(tmp_path / "h")]) == 0
+    assert "results database at head" in capsys.readouterr().out

@@ -1,0 +1,239 @@
+"""The code location on a real Dagster instance: the graph materializes, writes keyed rows, is idempotent
+and deterministic, refuses rejected data, and its checks fail on a bad state."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+import yaml
+
+from cvn_assets.config import parse_config
+from cvn_assets.core.baselines import BASELINE_TYPES
+from cvn_assets.core.hashing import canonical_json
+from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
+from cvn_assets.definitions import build_definitions
+from cvn_assets.defs.jobs import AUDIT_JOB
+from cvn_assets.defs.keys import FEATURES, FOLD_DATASET, economics_key
+from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.runner import SweepReport, materialize_sweep
+from cvn_assets.store.engine import get_engine
+from cvn_assets.store.schema import finetune_baselines, finetune_results
+from cvn_assets_tests.conftest import SMALL_CONFIG, small_raw_config
+from cvn_assets_tests.fixtures import clean_bars
+
+REPO = Path(__file__).resolve().parents[1]
+VOLATILE = {"id", "created_at", "dagster_run_id"}
+
+
+def _defs(plan: SweepPlan, db_url: str, tmp_path: Path) -> dg.Definitions:
+    return build_definitions(
+        plan, artifacts_dir=tmp_path / "artifacts", results_store=ResultsStore(database_url=db_url)
+    )
+
+
+def _sweep(
+    plan: SweepPlan, db_url: str, tmp_path: Path, instance: dg.DagsterInstance, **kw: object
+) -> SweepReport:
+    return materialize_sweep(_defs(plan, db_url, tmp_path), plan, instance, **kw)
+
+
+def _table(db_url: str, table: sa.Table) -> pd.DataFrame:
+    with get_engine(db_url).connect() as conn:
+        frame = pd.read_sql(sa.select(table), conn)
+    key = ["variant" if "variant" in frame else "baseline_type", "crypto", "fold_id", "cost_bps"]
+    return frame.sort_values(key).reset_index(drop=True)
+
+
+def test_full_sweep_writes_keyed_rows_and_checks_pass(
+    small_plan: SweepPlan, db_url: str, tmp_path: Path
+) -> None:
+    with dg.instance_for_test() as instance:
+        report = _sweep(small_plan, db_url, tmp_path, instance)
+        assert report.ok and not report.failed_checks, (report.failed, report.failed_checks)
+        n_parts = len(small_plan.config.cryptos) * len(small_plan.folds)
+        costs = small_plan.config.costs_bps
+        assert report.checks_passed == n_parts * len(costs) * 3
+
+        results, baselines = _table(db_url, finetune_results), _table(db_url, finetune_baselines)
+        assert len(results) == n_parts * len(costs)
+        assert len(baselines) == n_parts * len(costs) * len(BASELINE_TYPES)
+        params = SMALL_CONFIG["models"]["xgboost"]["params"]
+        assert set(results.model_hyperparams) == {canonical_json(params)}
+        assert json.loads(results.model_hyperparams[0]) == params
+        assert results.run_id.unique().tolist() == [small_plan.run_id]
+        assert (
+            results.cost_basis.eq("backtested_assumed").all()
+            and baselines.cost_basis.eq("backtested_assumed").all()
+        )
+        assert results.dagster_run_id.notna().all() and results.code_version.str.startswith("0.1.0+").all()
+
+        # data_hash on the rows is the fold_dataset asset's own hash, and baselines share it.
+        for (crypto, fold_id), rows in results.groupby(["crypto", "fold_id"]):
+            event = instance.get_latest_materialization_event(FOLD_DATASET)  # any partition has the key
+            assert event is not None
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=FOLD_DATASET, asset_partitions=[f"{crypto}|{fold_id}"]),
+                limit=1,
+            ).records
+            data_hash = records[0].asset_materialization.metadata["data_hash"].value
+            assert set(rows.data_hash) == {data_hash}
+            assert set(
+                baselines[(baselines.crypto == crypto) & (baselines.fold_id == fold_id)].data_hash
+            ) == {data_hash}
+            fold = small_plan.fold(fold_id)
+            assert pd.Timestamp(rows.test_start.iloc[0]).tz_localize(None) == fold.test_start.tz_localize(
+                None
+            )
+
+
+def test_rematerializing_a_partition_replaces_its_rows(small_plan: SweepPlan, tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'r.db'}"
+    with dg.instance_for_test() as instance:
+        first = None
+        for _ in range(3):
+            report = _sweep(small_plan, db_url, tmp_path, instance, cryptos=["SYNA"], folds=["f001"])
+            assert report.ok
+            rows = _table(db_url, finetune_results)
+            assert len(rows) == len(small_plan.config.costs_bps)
+            stable = rows.drop(columns=list(VOLATILE))
+            if first is None:
+                first = stable
+            pd.testing.assert_frame_equal(stable, first)
+        assert len(_table(db_url, finetune_baselines)) == len(small_plan.config.costs_bps) * len(
+            BASELINE_TYPES
+        )
+
+
+def test_same_config_and_data_give_the_same_rows(small_plan: SweepPlan, tmp_path: Path) -> None:
+    tables = []
+    for name in ("a", "b"):
+        db_url = f"sqlite:///{tmp_path / name}.db"
+        with dg.instance_for_test() as instance:
+            assert _sweep(
+                plan_sweep(small_plan.config), db_url, tmp_path / name, instance, cryptos=["SYNB"]
+            ).ok
+        tables.append(
+            [_table(db_url, t).drop(columns=list(VOLATILE)) for t in (finetune_results, finetune_baselines)]
+        )
+    for a, b in zip(*tables, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_rejected_data_materializes_nothing_downstream(tmp_path: Path) -> None:
+    bad = clean_bars(n=24 * 170, start="2021-01-01")
+    bad.loc[6, "high"] = bad.loc[6, "low"] / 2  # high below open/close on data row 7
+    path = tmp_path / "bad_bars.csv"
+    bad.to_csv(path, index=False)
+    raw = small_raw_config(
+        universe={"SYNA": {"kind": "synthetic"}, "BADX": {"kind": "table", "path": str(path)}}
+    )
+    plan = plan_sweep(parse_config(raw))
+    assert "BADX" in plan.rejected and "row 7" in plan.rejected["BADX"]
+    db_url = f"sqlite:///{tmp_path / 'r.db'}"
+    with dg.instance_for_test() as instance:
+        report = _sweep(plan, db_url, tmp_path, instance)
+        assert list(report.failed) == ["ohlcv[BADX]"]
+        assert "bad_bars.csv" in report.failed["ohlcv[BADX]"] and "row 7" in report.failed["ohlcv[BADX]"]
+        assert "high is below max(open, close)" in report.failed["ohlcv[BADX]"]
+        materialized = instance.get_materialized_partitions(FEATURES)
+        assert materialized and not any(p.startswith("BADX") for p in materialized)
+        # Even a run that targets the rejected crypto directly cannot build on it.
+        job = _defs(plan, db_url, tmp_path).resolve_job_def("sweep_job")
+        result = job.execute_in_process(
+            partition_key=dg.MultiPartitionKey({"crypto": "BADX", "fold": "f000"}),
+            instance=instance,
+            raise_on_error=False,
+        )
+        assert not result.success
+    assert set(_table(db_url, finetune_results).crypto) == {"SYNA"}
+    assert set(_table(db_url, finetune_baselines).crypto) == {"SYNA"}
+
+
+def _run_audit(plan: SweepPlan, db_url: str, tmp_path: Path, instance: dg.DagsterInstance) -> dict[str, bool]:
+    result = (
+        _defs(plan, db_url, tmp_path)
+        .resolve_job_def(AUDIT_JOB)
+        .execute_in_process(instance=instance, raise_on_error=False)
+    )
+    return {e.asset_check_key.to_user_string(): e.passed for e in result.get_asset_check_evaluations()}
+
+
+def test_checks_pass_on_a_good_state_and_fail_on_a_bad_one(
+    small_plan: SweepPlan, db_url: str, tmp_path: Path
+) -> None:
+    with dg.instance_for_test() as instance:
+        assert _sweep(small_plan, db_url, tmp_path, instance, cryptos=["SYNA"], folds=["f000"]).ok
+        verdicts = _run_audit(small_plan, db_url, tmp_path, instance)
+        assert len(verdicts) == 3 * len(small_plan.config.costs_bps) and all(verdicts.values())
+
+        engine = get_engine(db_url)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.delete(finetune_baselines).where(
+                    finetune_baselines.c.baseline_type == "random", finetune_baselines.c.cost_bps == 10
+                )
+            )
+            conn.execute(
+                sa.update(finetune_results)
+                .where(finetune_results.c.cost_bps == 0)
+                .values(model_hyperparams="{}")
+            )
+            conn.execute(
+                sa.update(finetune_results)
+                .where(finetune_results.c.cost_bps == 10)
+                .values(cost_basis="unknown")
+            )
+        verdicts = _run_audit(small_plan, db_url, tmp_path, instance)
+        failed = sorted(k for k, ok in verdicts.items() if not ok)
+        assert failed == [
+            "economics/cost_0bps:join_keys_present",
+            "economics/cost_10bps:baselines_complete",
+            "economics/cost_10bps:cost_basis_labelled",
+        ]
+        evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(economics_key(10), "baselines_complete")]
+        )
+        assert evaluation
+
+
+def test_graph_shape(small_plan: SweepPlan, tmp_path: Path) -> None:
+    defs = _defs(small_plan, f"sqlite:///{tmp_path / 'r.db'}", tmp_path)
+    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert keys == {
+        "ohlcv", "features", "fold_dataset", "model/xgboost", "predictions/xgboost",
+        "baselines/cost_0bps", "baselines/cost_10bps", "economics/cost_0bps", "economics/cost_10bps",
+    }  # fmt: skip
+    spec = defs.resolve_assets_def(economics_key(10)).specs_by_key[economics_key(10)]
+    assert dg.AssetKey(["baselines", "cost_10bps"]) in {d.asset_key for d in spec.deps}
+    partitions = defs.resolve_assets_def(FEATURES).partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    assert [d.name for d in partitions.partitions_defs] == ["crypto", "fold"]
+
+
+def test_code_location_loads_through_workspace_yaml(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(small_raw_config()))
+    env = {
+        **os.environ,
+        "CVN_SWEEP_CONFIG": str(config),
+        "CVN_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path),
+    }
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cvn_assets" in result.stdout + result.stderr

@@ -1,0 +1,108 @@
+"""The results store on SQLite and a real PostgreSQL: migrations, constraints, idempotent partition writes."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.script import ScriptDirectory
+
+from cvn_assets.store.engine import alembic_config, upgrade
+from cvn_assets.store.schema import finetune_baselines, finetune_results, metadata
+from cvn_assets.store.writes import write_baselines, write_results
+from cvn_assets_tests.store_rows import baseline_row, result_row, scope
+
+
+def _rows(engine: sa.Engine, table: sa.Table) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(table).order_by(table.c.id))]
+
+
+def test_migrations_reach_head_and_match_the_schema(db_url: str, engine: sa.Engine) -> None:
+    head = ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == head
+    inspector = sa.inspect(engine)
+    for table in metadata.tables.values():
+        live = {c["name"] for c in inspector.get_columns(table.name)}
+        assert live == {c.name for c in table.columns}, table.name
+        uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(table.name)]
+        assert (
+            tuple(
+                next(iter(c for c in table.constraints if isinstance(c, sa.UniqueConstraint))).columns.keys()
+            )
+            in uniques
+        )
+    cost_col = next(c for c in inspector.get_columns("finetune_baselines") if c["name"] == "cost_bps")
+    assert not cost_col["nullable"] and isinstance(cost_col["type"], sa.Integer)
+
+
+def test_downgrade_and_upgrade_round_trip(db_url: str, engine: sa.Engine) -> None:
+    config = alembic_config(db_url)
+    command.downgrade(config, "base")
+    assert "finetune_results" not in sa.inspect(engine).get_table_names()
+    command.upgrade(config, "head")
+    assert {"finetune_results", "finetune_baselines"} <= set(sa.inspect(engine).get_table_names())
+    upgrade(db_url)  # idempotent
+
+
+def test_writing_a_partition_three_times_leaves_the_same_rows(engine: sa.Engine) -> None:
+    rows = [result_row("xgboost"), result_row("logreg")]
+    for _ in range(3):
+        write_results(engine, scope(), rows)
+    stored = _rows(engine, finetune_results)
+    assert len(stored) == 2
+    write_results(engine, scope(), [result_row("xgboost", value=0.9), result_row("logreg")])
+    stored = _rows(engine, finetune_results)
+    assert len(stored) == 2 and {r["variant"]: r["auc_buy_test"] for r in stored}["xgboost"] == pytest.approx(
+        0.9
+    )
+
+
+def test_rewrite_drops_variants_the_partition_no_longer_has_and_leaves_other_partitions(
+    engine: sa.Engine,
+) -> None:
+    write_results(engine, scope(), [result_row("xgboost"), result_row("logreg")])
+    write_results(engine, scope(cost_bps=25), [result_row("xgboost", cost_bps=25)])
+    write_results(engine, scope(), [result_row("xgboost")])
+    assert sorted((r["variant"], r["cost_bps"]) for r in _rows(engine, finetune_results)) == [
+        ("xgboost", 10),
+        ("xgboost", 25),
+    ]
+
+
+def test_baseline_cost_constraints(engine: sa.Engine) -> None:
+    write_baselines(engine, scope(), [baseline_row(k) for k in ("buy_and_hold", "random", "naive")])
+    assert len(_rows(engine, finetune_baselines)) == 3
+    with pytest.raises(sa.exc.IntegrityError):
+        write_baselines(engine, scope(cost_bps=-5), [baseline_row("naive", cost_bps=-5)])
+    with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(
+            sa.insert(finetune_baselines).values(
+                {**baseline_row("naive"), "cost_bps": None, "fold_id": "f009"}
+            )
+        )
+    with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):  # the unique key
+        conn.execute(sa.insert(finetune_baselines).values(baseline_row("naive")))
+
+
+def test_a_failed_write_changes_nothing(engine: sa.Engine) -> None:
+    write_results(engine, scope(), [result_row("xgboost", value=0.5)])
+    broken = {**result_row("logreg"), "cost_basis": None}  # NOT NULL violation inside the same transaction
+    with pytest.raises(sa.exc.IntegrityError):
+        write_results(engine, scope(), [result_row("xgboost", value=0.9), broken])
+    stored = _rows(engine, finetune_results)
+    assert len(stored) == 1 and stored[0]["auc_buy_test"] == pytest.approx(0.5)
+
+
+def test_rows_outside_the_partition_are_refused(engine: sa.Engine) -> None:
+    with pytest.raises(ValueError, match="does not belong to partition"):
+        write_results(engine, scope(), [result_row("xgboost", fold_id="f001")])
+    assert _rows(engine, finetune_results) == []
+
+
+def test_absent_values_are_null(engine: sa.Engine) -> None:
+    row = {**result_row(), "auc_buy_test": None, "optuna_trial_id": None}
+    write_results(engine, scope(), [row])
+    stored = _rows(engine, finetune_results)[0]
+    assert stored["auc_buy_test"] is None and stored["optuna_trial_id"] is None
