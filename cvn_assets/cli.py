@@ -70,7 +70,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             defs,
             plan,
             instance,
-            on_partition=lambda name, ok: print(f"  {'ok  ' if ok else 'FAIL'} {name}", flush=True),
+            on_run=lambda name, ok: print(f"  {'ok  ' if ok else 'FAIL'} {name}", flush=True),
         )
     elapsed = time.perf_counter() - started
     print_summary(plan)

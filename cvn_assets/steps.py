@@ -20,7 +20,7 @@ from cvn_assets.core.hashing import canonical_json
 from cvn_assets.core.labels import triple_barrier_labels
 from cvn_assets.core.loaders import load_ohlcv
 from cvn_assets.core.sweep_plan import SweepPlan
-from cvn_assets.core.timeframes import bars_per_year
+from cvn_assets.core.timeframes import bar_delta, bars_per_year
 from cvn_assets.harness.metrics import classification_metrics
 from cvn_assets.harness.predictions import VariantPredictions, predict_splits
 from cvn_assets.harness.train import TrainedArtifact, train_one
@@ -38,13 +38,11 @@ def ohlcv(plan: SweepPlan, crypto: str) -> pd.DataFrame:
 def features(plan: SweepPlan, crypto: str, fold_id: str, bars: pd.DataFrame) -> LabeledFeatures:
     cfg = plan.config
     fold = plan.fold(fold_id)
-    if bars.index[0] > fold.train_start or bars.index[-1] < fold.test_end - pd.Timedelta(1, "ns"):
-        covered_until = bars.index[-1]
-        if covered_until < fold.test_start or bars.index[0] > fold.train_start:
-            raise ValueError(
-                f"{crypto}: bars {bars.index[0]} to {bars.index[-1]} do not cover fold {fold_id} "
-                f"({fold.train_start} to {fold.test_end})"
-            )
+    if bars.index[0] > fold.train_start or bars.index[-1] + bar_delta(cfg.timeframe) < fold.test_end:
+        raise ValueError(
+            f"{crypto}: bars {bars.index[0]} to {bars.index[-1]} do not cover fold {fold_id} "
+            f"({fold.train_start} to {fold.test_end}); re-materialize ohlcv[{crypto}]"
+        )
     feats, feature_set = compute_features(bars, cfg.features.windows)
     labels = triple_barrier_labels(
         bars,

@@ -25,5 +25,5 @@ class DataValidationError(CvnError):
         self.source = source
         self.problem = problem
         self.row = row
-        at = f" row {row}" if row is not None else ""
+        at = f" row {row}:" if row is not None else ""
         super().__init__(f"{source}:{at} {problem}")

@@ -1,5 +1,7 @@
 """ohlcv[crypto] -> features[crypto x fold] -> fold_dataset[crypto x fold]."""
 
+import warnings
+
 import dagster as dg
 import pandas as pd
 
@@ -15,6 +17,13 @@ from cvn_assets.defs.keys import (
     crypto_partitions,
 )
 from cvn_assets.version import code_version
+
+
+def _crypto_of() -> dg.MultiToSingleDimensionPartitionMapping:
+    # Beta in Dagster 1.13 and the one mapping that says "every fold of a crypto reads that crypto's bars".
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="crypto")
 
 
 def build_data_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
@@ -49,9 +58,7 @@ def build_data_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
         ins={
             "bars": dg.AssetIn(
                 OHLCV,
-                partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
-                    partition_dimension_name="crypto"
-                ),
+                partition_mapping=_crypto_of(),
             )
         },
         description="Past-only features and triple-barrier labels over the fold's span.",

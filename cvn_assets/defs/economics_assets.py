@@ -30,14 +30,10 @@ from cvn_assets.version import code_version
 _TABLE_COLUMNS = [f"{m}_test" for m in ECONOMIC_METRICS]
 
 
-def _costs_by_key(plan: SweepPlan, key_of) -> dict[dg.AssetKey, int]:  # noqa: ANN001 - a key factory
-    return {key_of(cost): cost for cost in plan.config.costs_bps}
-
-
 def build_economics_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
     partitions = crypto_fold_partitions(plan)
-    baseline_costs = _costs_by_key(plan, baselines_key)
-    economics_costs = _costs_by_key(plan, economics_key)
+    baseline_costs = {baselines_key(cost): cost for cost in plan.config.costs_bps}
+    economics_costs = {economics_key(cost): cost for cost in plan.config.costs_bps}
     models = list(plan.config.models)
 
     @dg.multi_asset(
