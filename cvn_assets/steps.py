@@ -105,6 +105,12 @@ def partition_scope(plan: SweepPlan, crypto: str, fold_id: str, cost_bps: int) -
     }
 
 
+def trading_basis(plan: SweepPlan, cost_bps: int) -> tuple[float, float]:
+    """(cost per side, bars per year): the one basis every variant and every baseline is scored on."""
+    cfg = plan.config
+    return cost_per_side(cost_bps, cfg.backtest.slippage_bps), bars_per_year(cfg.timeframe)
+
+
 def _economics_columns(by_split: dict[str, Economics]) -> Row:
     return {
         f"{metric}{SPLIT_SUFFIX[split]}": value
@@ -121,9 +127,7 @@ def result_rows(
     dagster_run_id: str | None = None,
 ) -> list[Row]:
     """One finetune_results row per variant at this cost level."""
-    cfg = plan.config
-    cost = cost_per_side(cost_bps, cfg.backtest.slippage_bps)
-    per_year = bars_per_year(cfg.timeframe)
+    cost, per_year = trading_basis(plan, cost_bps)
     rows: list[Row] = []
     for v in variants:
         if v.data_hash != dataset.data_hash:
@@ -157,8 +161,7 @@ def baseline_rows(
 ) -> list[Row]:
     """One finetune_baselines row per baseline type at this cost level, on the dataset's own windows."""
     cfg = plan.config
-    cost = cost_per_side(cost_bps, cfg.backtest.slippage_bps)
-    per_year = bars_per_year(cfg.timeframe)
+    cost, per_year = trading_basis(plan, cost_bps)
     rows: list[Row] = []
     for kind in BASELINE_TYPES:
         econ: dict[str, Economics] = {}
