@@ -105,6 +105,32 @@ class ModelSettings(_Strict):
     params: dict[str, ParamValue] = Field(min_length=1)
 
 
+class EnsembleSettings(_Strict):
+    enabled: bool = True
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+
+
+class MetaLabelSettings(_Strict):
+    enabled: bool = False
+    params: dict[str, ParamValue] = Field(default_factory=dict)  # the secondary logistic regression's
+
+
+class HarnessSettings(_Strict):
+    """The canonical training nodes, the same for every model."""
+
+    class_balance: Literal["balanced", "none"] = "balanced"
+    threshold_sweep: bool = False  # opt-in: tune the buy threshold on the validation split
+    threshold_grid: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=lambda: [round(0.30 + 0.01 * i, 2) for i in range(51)], min_length=1
+    )
+    max_trade_ratio: float = Field(3.0, gt=0)  # guard: reject thresholds signalling > ratio x base rate
+    meta_labeling: MetaLabelSettings = MetaLabelSettings()
+
+
+class CheckSettings(_Strict):
+    over_trading_ratio: float = Field(3.0, gt=1)  # a variant trading > ratio x its siblings' median fails
+
+
 class BacktestSettings(_Strict):
     entry_threshold: float = Field(0.5, gt=0, lt=1)
     slippage_bps: float = Field(2.0, ge=0)
@@ -129,6 +155,10 @@ class SweepConfig(_Strict):
     labels: LabelSettings = LabelSettings()
     folds: FoldSettings = FoldSettings()
     models: dict[str, ModelSettings] = Field(min_length=1)
+    # Every registered ensemble whose base models are all configured runs unless disabled here.
+    ensembles: dict[str, EnsembleSettings] = Field(default_factory=dict)
+    harness: HarnessSettings = HarnessSettings()
+    checks: CheckSettings = CheckSettings()
     costs_bps: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
     backtest: BacktestSettings = BacktestSettings()
     baselines: BaselineSettings = BaselineSettings()

@@ -15,14 +15,17 @@ from cvn_assets.core.backtest import Economics, cost_per_side
 from cvn_assets.core.baselines import BASELINE_TYPES, baseline_seed_key, buy_and_hold, naive, random_entries
 from cvn_assets.core.datasets import FoldDataset, LabeledFeatures, build_fold_dataset, label_features
 from cvn_assets.core.economics import variant_economics
+from cvn_assets.core.errors import ConfigError
 from cvn_assets.core.features import compute_features
 from cvn_assets.core.hashing import canonical_json
 from cvn_assets.core.labels import triple_barrier_labels
 from cvn_assets.core.loaders import load_ohlcv
 from cvn_assets.core.sweep_plan import SweepPlan
 from cvn_assets.core.timeframes import bar_delta, bars_per_year
+from cvn_assets.harness.ensemble import combine_one
 from cvn_assets.harness.metrics import classification_metrics
 from cvn_assets.harness.predictions import VariantPredictions, predict_splits
+from cvn_assets.harness.registry import registered_ensembles, registered_models
 from cvn_assets.harness.train import TrainedArtifact, train_one
 from cvn_assets.store.schema import COST_BASIS_BACKTESTED
 from cvn_assets.version import code_version
@@ -58,16 +61,66 @@ def fold_dataset(plan: SweepPlan, fold_id: str, labeled: LabeledFeatures) -> Fol
     return build_fold_dataset(labeled, plan.fold(fold_id))
 
 
+def model_names(plan: SweepPlan) -> list[str]:
+    """The configured models; a name no plugin registers fails naming the config key."""
+    registered = registered_models()
+    for name in plan.config.models:
+        if name not in registered:
+            raise ConfigError(f"models.{name}", f"no model registered as '{name}'; registered: {registered}")
+    return list(plan.config.models)
+
+
+def ensemble_names(plan: SweepPlan) -> list[str]:
+    """Every registered ensemble whose base models are all configured, unless the config disables it.
+    An ensemble named in the config must exist and have its base models."""
+    cfg = plan.config
+    registered = registered_ensembles()
+    for name, settings in cfg.ensembles.items():
+        if name not in registered:
+            raise ConfigError(
+                f"ensembles.{name}", f"no ensemble registered as '{name}'; registered: {sorted(registered)}"
+            )
+        missing = [m for m in registered[name].base_models if m not in cfg.models]
+        if settings.enabled and missing:
+            raise ConfigError(
+                f"ensembles.{name}", f"its base models {missing} are not configured under models"
+            )
+    return [
+        name
+        for name, spec in registered.items()
+        if all(m in cfg.models for m in spec.base_models)
+        and (name not in cfg.ensembles or cfg.ensembles[name].enabled)
+    ]
+
+
 def train_model(plan: SweepPlan, model_name: str, dataset: FoldDataset) -> TrainedArtifact:
     cfg = plan.config
     return train_one(
         model_name,
         dataset,
         cfg.models[model_name].params,
+        harness=cfg.harness,
         threshold=cfg.backtest.entry_threshold,
         seed=cfg.seed,
         threads=cfg.runtime.threads,
         code_version=code_version(),
+    )
+
+
+def ensemble(
+    plan: SweepPlan, name: str, dataset: FoldDataset, base: dict[str, VariantPredictions]
+) -> VariantPredictions:
+    cfg = plan.config
+    settings = cfg.ensembles.get(name)
+    return combine_one(
+        name,
+        dataset,
+        base,
+        settings.params if settings else {},
+        harness=cfg.harness,
+        threshold=cfg.backtest.entry_threshold,
+        seed=cfg.seed,
+        threads=cfg.runtime.threads,
     )
 
 

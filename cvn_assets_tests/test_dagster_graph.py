@@ -19,6 +19,7 @@ from cvn_assets.core.baselines import BASELINE_TYPES
 from cvn_assets.core.hashing import canonical_json
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
 from cvn_assets.definitions import build_definitions
+from cvn_assets.defs.checks import AUDITS
 from cvn_assets.defs.jobs import AUDIT_JOB
 from cvn_assets.defs.keys import FEATURES, FOLD_DATASET, economics_key
 from cvn_assets.defs.resources import ResultsStore
@@ -59,7 +60,7 @@ def test_full_sweep_writes_keyed_rows_and_checks_pass(
         assert report.ok and not report.failed_checks, (report.failed, report.failed_checks)
         n_parts = len(small_plan.config.cryptos) * len(small_plan.folds)
         costs = small_plan.config.costs_bps
-        assert report.checks_passed == len(costs) * 3  # one audit run at the end of the sweep
+        assert report.checks_passed == len(costs) * len(AUDITS)  # one audit run at the end of the sweep
 
         results, baselines = _table(db_url, finetune_results), _table(db_url, finetune_baselines)
         assert len(results) == n_parts * len(costs)
@@ -171,7 +172,7 @@ def test_checks_pass_on_a_good_state_and_fail_on_a_bad_one(
     with dg.instance_for_test() as instance:
         assert _sweep(small_plan, db_url, tmp_path, instance, cryptos=["SYNA"], folds=["f000"]).ok
         verdicts = _run_audit(small_plan, db_url, tmp_path, instance)
-        assert len(verdicts) == 3 * len(small_plan.config.costs_bps) and all(verdicts.values())
+        assert len(verdicts) == len(AUDITS) * len(small_plan.config.costs_bps) and all(verdicts.values())
 
         engine = get_engine(db_url)
         with engine.begin() as conn:

@@ -10,7 +10,12 @@ from cvn_assets.core.baselines import BASELINE_TYPES
 from cvn_assets.core.sweep_plan import SweepPlan
 from cvn_assets.defs.keys import economics_key
 from cvn_assets.defs.resources import ResultsStore
-from cvn_assets.store.audits import missing_baselines, placeholder_join_keys, unlabelled_cost_basis
+from cvn_assets.store.audits import (
+    missing_baselines,
+    over_trading,
+    placeholder_join_keys,
+    unlabelled_cost_basis,
+)
 
 Audit = Callable[[sa.Connection, SweepPlan], list[dict[str, Any]]]
 
@@ -28,6 +33,11 @@ AUDITS: dict[str, tuple[str, Audit]] = {
     "cost_basis_labelled": (
         "Every economic row (results and baselines) carries a known cost basis.",
         lambda conn, plan: unlabelled_cost_basis(conn, plan.run_id),
+    ),
+    "no_over_trading": (
+        "No variant's OOS trade count in a crypto x fold is more than checks.over_trading_ratio (3x by default) "
+        "times the median of its sibling variants'.",
+        lambda conn, plan: over_trading(conn, plan.run_id, plan.config.checks.over_trading_ratio),
     ),
 }
 

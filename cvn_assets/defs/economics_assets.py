@@ -19,9 +19,9 @@ from cvn_assets.defs.keys import (
     crypto_and_fold,
     crypto_fold_partitions,
     economics_key,
-    predictions_key,
 )
 from cvn_assets.defs.metadata import rows_table
+from cvn_assets.defs.model_assets import variant_keys
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.harness.predictions import VariantPredictions
 from cvn_assets.store.writes import write_baselines, write_results
@@ -34,7 +34,7 @@ def build_economics_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
     partitions = crypto_fold_partitions(plan)
     baseline_costs = {baselines_key(cost): cost for cost in plan.config.costs_bps}
     economics_costs = {economics_key(cost): cost for cost in plan.config.costs_bps}
-    models = list(plan.config.models)
+    variants = variant_keys(plan)
 
     @dg.multi_asset(
         name="baselines",
@@ -76,7 +76,7 @@ def build_economics_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
         specs=[
             dg.AssetSpec(
                 key,
-                deps=[FOLD_DATASET, baselines_key(cost), *(predictions_key(m) for m in models)],
+                deps=[FOLD_DATASET, baselines_key(cost), *variants.values()],
                 group_name="economics",
                 code_version=code_version(),
                 description=f"Validation and OOS metrics of every variant at {cost} bps, written to finetune_results.",
@@ -86,7 +86,7 @@ def build_economics_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
         partitions_def=partitions,
         can_subset=True,
         ins={"dataset": dg.AssetIn(FOLD_DATASET)}
-        | {f"pred__{m}": dg.AssetIn(predictions_key(m)) for m in models},
+        | {f"pred__{v}": dg.AssetIn(key) for v, key in variants.items()},
     )
     def economics(
         context: dg.AssetExecutionContext,
@@ -96,10 +96,10 @@ def build_economics_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
     ) -> Iterator[dg.MaterializeResult]:
         crypto, fold_id = crypto_and_fold(context)
         engine = results_store.engine()
-        variants = [predictions[f"pred__{m}"] for m in models]
+        scored = [predictions[f"pred__{v}"] for v in variants]
         for key in sorted(context.selected_asset_keys):
             cost = economics_costs[key]
-            rows = steps.result_rows(plan, dataset, variants, cost, context.run_id)
+            rows = steps.result_rows(plan, dataset, scored, cost, context.run_id)
             write_results(engine, steps.partition_scope(plan, crypto, fold_id, cost), rows)
             yield dg.MaterializeResult(
                 asset_key=key,

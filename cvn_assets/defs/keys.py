@@ -19,6 +19,10 @@ def predictions_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["predictions", name])
 
 
+def ensemble_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["ensemble", name])
+
+
 def cost_name(cost_bps: int) -> str:
     return f"cost_{cost_bps}bps"
 

@@ -1,15 +1,16 @@
-"""Validation and OOS probabilities of one variant: what every `predictions/<name>` asset holds and what
-economics (and, later, ensembles) consume."""
+"""Validation and OOS probabilities of one variant (a model or an ensemble): what every `predictions/<name>`
+and `ensemble/<name>` asset holds and what economics and ensembles consume."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from cvn_assets.core.datasets import FoldDataset
-from cvn_assets.harness.train import TrainedArtifact
+from cvn_assets.harness.contracts import TrainedArtifact
+from cvn_assets.harness.events import Event
 
 
 @dataclass(frozen=True)
@@ -20,14 +21,15 @@ class VariantPredictions:
     optuna_trial_id: int | None
     feature_hash: str
     data_hash: str
-    validation: np.ndarray  # P(label = 1) for each validation row of the fold dataset, in order
+    validation: np.ndarray  # calibrated P(label = 1) for each validation row of the fold dataset, in order
     test: np.ndarray
+    events: tuple[Event, ...] = field(default=())
 
 
 def predict_splits(artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPredictions:
-    if artifact.data_hash != dataset.data_hash:
+    if artifact.version.data_hash != dataset.data_hash:
         raise ValueError(
-            f"{artifact.model_name} was trained on data {artifact.data_hash}, not on this fold dataset "
+            f"{artifact.model_name} was trained on data {artifact.version.data_hash}, not on this fold dataset "
             f"({dataset.data_hash}); re-materialize the model partition"
         )
     return VariantPredictions(
@@ -35,8 +37,8 @@ def predict_splits(artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPr
         threshold=artifact.threshold,
         hyperparams=artifact.hyperparams,
         optuna_trial_id=None,
-        feature_hash=artifact.feature_hash,
-        data_hash=artifact.data_hash,
+        feature_hash=artifact.version.feature_hash,
+        data_hash=artifact.version.data_hash,
         validation=artifact.predict_proba(dataset.validation)[:, 1],
         test=artifact.predict_proba(dataset.test)[:, 1],
     )

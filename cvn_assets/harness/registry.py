@@ -1,66 +1,158 @@
-"""Model registry: `@register_model("name")` on an adapter class makes it trainable by name.
+"""Model and ensemble registries.
+
+`@register_model("name")` on an adapter class, `@register_ensemble("name", base_models=[...])` on an
+ensemble class. Plugins are found by importing every module of the in-tree `harness/models/` and
+`harness/ensembles/` folders and every entry point of the `cvn_assets.plugins` group (third-party packages
+declare `[project.entry-points."cvn_assets.plugins"] name = "their_pkg.module"`). A plugin that fails to
+import is skipped with a `plugin_skipped` warning event naming it; the code location still loads.
 
 Adapters follow scikit-learn's estimator shape: construction stores the parameters and does no work;
-`fit(X, y, X_val, y_val)` trains; `predict_proba(X)` returns an (n, 2) array; `best_iteration` is an int
-or None. Modules under `cvn_assets/harness/models/` are imported on first use, so a new model is one file.
+`fit(X, y, X_val, y_val, sample_weight)` trains; `predict_proba(X)` returns an (n, 2) array.
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 import pkgutil
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
 
-log = logging.getLogger(__name__)
+from cvn_assets.harness.events import Event, emit
+
+PLUGIN_GROUP = "cvn_assets.plugins"
 
 
 class ModelAdapter(Protocol):
+    calibration: ClassVar[str]  # "isotonic" unless the adapter knows better
     best_iteration: int | None
+    n_estimators_final: int | None
+    native: Any
 
-    def fit(self, X: pd.DataFrame, y: pd.Series, X_val: pd.DataFrame, y_val: pd.Series) -> ModelAdapter: ...
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: pd.Series,
+        X_val: pd.DataFrame,
+        y_val: pd.Series,
+        sample_weight: np.ndarray | None,
+    ) -> ModelAdapter: ...
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray: ...
 
 
+class Ensemble(Protocol):
+    def fit(self, val: Mapping[str, np.ndarray], y_val: np.ndarray) -> Ensemble: ...
+
+    def predict(self, probabilities: Mapping[str, np.ndarray]) -> np.ndarray: ...
+
+    def fitted_params(self) -> dict[str, Any]: ...
+
+
 AdapterFactory = Callable[[Mapping[str, Any], int, int], ModelAdapter]  # (params, seed, threads)
+EnsembleFactory = Callable[[Mapping[str, Any], int, int], Ensemble]
+
+
+@dataclass(frozen=True)
+class EnsembleSpec:
+    name: str
+    factory: EnsembleFactory
+    base_models: tuple[str, ...]
+
 
 _MODELS: dict[str, AdapterFactory] = {}
+_ENSEMBLES: dict[str, EnsembleSpec] = {}
+_SKIPPED: dict[str, Event] = {}
 _discovered = False
 
 
 def register_model(name: str) -> Callable[[AdapterFactory], AdapterFactory]:
     def decorate(factory: AdapterFactory) -> AdapterFactory:
-        if name in _MODELS and _MODELS[name] is not factory:
-            raise ValueError(f"model '{name}' is registered twice ({_MODELS[name]!r} and {factory!r})")
+        _check_unique(name, factory, _MODELS.get(name), _ENSEMBLES.get(name))
         _MODELS[name] = factory
         return factory
 
     return decorate
 
 
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    from cvn_assets.harness import models
+def register_ensemble(name: str, base_models: Sequence[str]) -> Callable[[EnsembleFactory], EnsembleFactory]:
+    if len(base_models) < 2:
+        raise ValueError(f"ensemble '{name}' needs at least two base models, got {list(base_models)}")
 
-    for module in pkgutil.iter_modules(models.__path__):
-        importlib.import_module(f"{models.__name__}.{module.name}")
+    def decorate(factory: EnsembleFactory) -> EnsembleFactory:
+        existing = _ENSEMBLES.get(name)
+        _check_unique(name, factory, existing.factory if existing else None, _MODELS.get(name))
+        _ENSEMBLES[name] = EnsembleSpec(name, factory, tuple(base_models))
+        return factory
+
+    return decorate
+
+
+def _check_unique(name: str, factory: object, same_kind: object, other_kind: object) -> None:
+    if other_kind is not None or (same_kind is not None and _qualname(same_kind) != _qualname(factory)):
+        raise ValueError(f"plugin name '{name}' is registered twice")
+
+
+def _qualname(obj: object) -> str:
+    return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
+
+
+def _import_plugin(module: str, kind: str) -> None:
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # a broken plugin must not take the code location down
+        _SKIPPED[module] = emit(
+            "plugin_skipped",
+            plugin=module,
+            kind=kind,
+            error=f"{type(exc).__name__}: {exc} ({traceback.extract_tb(exc.__traceback__)[-1].filename})",
+        )
+
+
+def discover(force: bool = False) -> None:
+    """Import the in-tree plugin folders and the entry-point plugins (once per process unless forced)."""
+    global _discovered
+    if _discovered and not force:
+        return
+    from cvn_assets.harness import ensembles, models
+
+    for package, kind in ((models, "model"), (ensembles, "ensemble")):
+        for module in pkgutil.iter_modules(package.__path__):
+            _import_plugin(f"{package.__name__}.{module.name}", kind)
+    for entry in entry_points(group=PLUGIN_GROUP):
+        _import_plugin(entry.value.split(":")[0], f"entry point {entry.name}")
     _discovered = True
 
 
 def registered_models() -> list[str]:
-    _discover()
+    discover()
     return sorted(_MODELS)
 
 
+def registered_ensembles() -> dict[str, EnsembleSpec]:
+    discover()
+    return dict(sorted(_ENSEMBLES.items()))
+
+
+def skipped_plugins() -> dict[str, Event]:
+    discover()
+    return dict(_SKIPPED)
+
+
 def get_model(name: str) -> AdapterFactory:
-    _discover()
+    discover()
     if name not in _MODELS:
         raise KeyError(f"no model registered as '{name}'; registered: {sorted(_MODELS)}")
     return _MODELS[name]
+
+
+def get_ensemble(name: str) -> EnsembleSpec:
+    discover()
+    if name not in _ENSEMBLES:
+        raise KeyError(f"no ensemble registered as '{name}'; registered: {sorted(_ENSEMBLES)}")
+    return _ENSEMBLES[name]

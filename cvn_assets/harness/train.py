@@ -1,43 +1,74 @@
-"""`train_one`: the single entry point every model asset calls, and the artifact it returns."""
+"""`train_one`: the single training path every model asset calls.
+
+    training_started -> class balancing -> fit -> calibration -> threshold -> metrics -> [meta-labeling]
+    -> training_complete
+
+Every step is a canonical node (harness/nodes) shared by all models; the adapter only fits and predicts.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from cvn_assets.config import HarnessSettings
 from cvn_assets.core.datasets import FoldDataset
-from cvn_assets.harness.registry import ModelAdapter, get_model
+from cvn_assets.harness.contracts import DatasetShape, FeatureVersion, SplitMetrics, TrainedArtifact
+from cvn_assets.harness.events import Event, emit
+from cvn_assets.harness.metrics import classification_metrics
+from cvn_assets.harness.nodes.calibration import fit_calibrator
+from cvn_assets.harness.nodes.class_balance import balance_classes
+from cvn_assets.harness.nodes.meta_label import fit_meta_labeler
+from cvn_assets.harness.nodes.threshold import ThresholdChoice, pick_threshold
+from cvn_assets.harness.registry import get_model
 
 
-@dataclass(frozen=True)
-class TrainedArtifact:
-    """What a trained model hands downstream. It never carries the training data."""
-
-    model_name: str
-    adapter: ModelAdapter
-    hyperparams: dict[str, Any]
-    feature_names: tuple[str, ...]
-    threshold: float
-    best_iteration: int | None
-    training_time_sec: float
-    dataset_shape: dict[str, int]
-    class_balance: float  # share of label 1 in the training split
-    feature_hash: str
-    data_hash: str
-    code_version: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def predict_proba(self, split_features: Any) -> np.ndarray:
-        proba = self.adapter.predict_proba(split_features[list(self.feature_names)])
-        if proba.ndim != 2 or proba.shape[1] != 2:
-            raise ValueError(
-                f"{self.model_name}: predict_proba must return an (n, 2) array, got {proba.shape}"
+def threshold_events(model_type: str, choice: ThresholdChoice, harness: HarnessSettings) -> list[Event]:
+    events = []
+    if choice.rejected_best is not None:
+        events.append(
+            emit(
+                "theta_rejected",
+                model_type=model_type,
+                threshold=choice.rejected_best,
+                val_signal_rate=float(choice.rejected_signal_rate),
+                base_rate=choice.base_rate,
+                max_trade_ratio=harness.max_trade_ratio,
+                n_rejected=choice.n_rejected,
             )
-        return proba
+        )
+    events.append(
+        emit(
+            "theta_picked",
+            model_type=model_type,
+            threshold=choice.threshold,
+            source=choice.source,
+            val_signal_rate=choice.val_signal_rate,
+            base_rate=choice.base_rate,
+        )
+    )
+    return events
+
+
+def choose_threshold(
+    model_type: str, p_val: np.ndarray, y_val: np.ndarray, configured: float, harness: HarnessSettings
+) -> tuple[ThresholdChoice, list[Event]]:
+    choice = pick_threshold(
+        p_val,
+        y_val,
+        configured=configured,
+        sweep=harness.threshold_sweep,
+        grid=harness.threshold_grid,
+        max_trade_ratio=harness.max_trade_ratio,
+    )
+    return choice, threshold_events(model_type, choice, harness)
+
+
+def split_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> SplitMetrics:
+    return SplitMetrics(**classification_metrics(y, p, threshold))
 
 
 def train_one(
@@ -45,6 +76,7 @@ def train_one(
     dataset: FoldDataset,
     params: Mapping[str, Any],
     *,
+    harness: HarnessSettings,
     threshold: float,
     seed: int,
     threads: int,
@@ -52,26 +84,70 @@ def train_one(
 ) -> TrainedArtifact:
     X, y = dataset.xy("train")
     X_val, y_val = dataset.xy("validation")
+    X_test, y_test = dataset.xy("test")
+    shape = DatasetShape(len(X), len(X_val), len(X_test), X.shape[1], float(y.mean()))
+    events = [emit("training_started", model_type=model_name, seed=seed, **shape.as_dict())]
+
+    balance = balance_classes(y.to_numpy(), harness.class_balance)
+    events.append(
+        emit(
+            "class_balance_applied",
+            model_type=model_name,
+            method=balance.method,
+            base_rate=balance.base_rate,
+            pos_weight=balance.pos_weight,
+            neg_weight=balance.neg_weight,
+        )
+    )
+
     adapter = get_model(model_name)(params, seed, threads)
     started = time.perf_counter()
-    adapter.fit(X, y, X_val, y_val)
-    elapsed = time.perf_counter() - started
+    adapter.fit(X, y, X_val, y_val, balance.weights)
+    training_time = time.perf_counter() - started
+
+    raw = adapter.predict_proba(X_val)
+    calibrator = fit_calibrator(adapter.calibration, np.asarray(raw)[:, 1], y_val.to_numpy())
+    p_val = calibrator.transform(np.asarray(raw)[:, 1])
+    p_test = calibrator.transform(np.asarray(adapter.predict_proba(X_test))[:, 1])
+
+    choice, theta_events = choose_threshold(model_name, p_val, y_val.to_numpy(), threshold, harness)
+    events += theta_events
+    val_metrics = split_metrics(y_val.to_numpy(), p_val, choice.threshold)
+    test_metrics = split_metrics(y_test.to_numpy(), p_test, choice.threshold)
+
+    meta = harness.meta_labeling
+    meta_model = (
+        fit_meta_labeler(X_val, y_val.to_numpy(), p_val, choice.threshold, meta.params, seed)
+        if meta.enabled
+        else None
+    )
+    events.append(
+        emit(
+            "training_complete",
+            model_type=model_name,
+            n_estimators_final=adapter.n_estimators_final,
+            best_iteration=adapter.best_iteration,
+            training_time_sec=training_time,
+            **shape.as_dict(),
+            threshold=choice.threshold,
+            calibration=calibrator.method,
+            meta_labeling=meta_model is not None,
+            **{f"val_{k}": v for k, v in val_metrics.as_dict().items()},
+        )
+    )
     return TrainedArtifact(
         model_name=model_name,
         adapter=adapter,
+        calibrator=calibrator,
+        threshold=choice.threshold,
+        threshold_source=choice.source,
         hyperparams=dict(params),
         feature_names=dataset.feature_names,
-        threshold=threshold,
-        best_iteration=adapter.best_iteration,
-        training_time_sec=elapsed,
-        dataset_shape={
-            "n_train": len(dataset.train),
-            "n_val": len(dataset.validation),
-            "n_test": len(dataset.test),
-            "n_features": len(dataset.feature_names),
-        },
-        class_balance=float(y.mean()),
-        feature_hash=dataset.feature_hash,
-        data_hash=dataset.data_hash,
-        code_version=code_version,
+        training_time_sec=training_time,
+        shape=shape,
+        version=FeatureVersion(dataset.feature_hash, dataset.data_hash, code_version),
+        val_metrics=val_metrics,
+        test_metrics=test_metrics,
+        events=tuple(events),
+        meta_model=meta_model,
     )

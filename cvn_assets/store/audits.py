@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from cvn_assets.store.schema import COST_BASES, finetune_baselines, finetune_results
@@ -97,4 +98,35 @@ def unlabelled_cost_basis(conn: sa.Connection, run_id: str) -> list[dict[str, An
             {"table": table.name, "crypto": c, "fold_id": f, "cost_bps": cost, "cost_basis": basis}
             for c, f, cost, basis in rows
         ]
+    return problems
+
+
+def over_trading(conn: sa.Connection, run_id: str, ratio: float) -> list[dict[str, Any]]:
+    """Variants whose OOS trade count in a crypto x fold x cost is more than `ratio` times the median of
+    their sibling variants' (the signature of the old LightGBM threshold bug)."""
+    r = finetune_results.c
+    rows = conn.execute(
+        sa.select(r.crypto, r.fold_id, r.cost_bps, r.variant, r.n_trades_test).where(r.run_id == run_id)
+    ).all()
+    groups: dict[tuple[str, str, int], dict[str, int]] = {}
+    for crypto, fold_id, cost, variant, n_trades in rows:
+        groups.setdefault((crypto, fold_id, cost), {})[variant] = n_trades or 0
+    problems: list[dict[str, Any]] = []
+    for (crypto, fold_id, cost), trades in groups.items():
+        for variant, n in trades.items():
+            siblings = [t for v, t in trades.items() if v != variant]
+            if not siblings:
+                continue
+            median = float(np.median(siblings))
+            if n > ratio * median:
+                problems.append(
+                    {
+                        "crypto": crypto,
+                        "fold_id": fold_id,
+                        "cost_bps": cost,
+                        "variant": variant,
+                        "n_trades_test": n,
+                        "siblings_median": median,
+                    }  # fmt: skip
+                )
     return problems

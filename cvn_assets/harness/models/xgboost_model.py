@@ -1,4 +1,4 @@
-"""XGBoost adapter. Every hyperparameter comes from the sweep config; only seed and threads are injected."""
+"""XGBoost. Every hyperparameter comes from the sweep config; seed and threads are injected."""
 
 from __future__ import annotations
 
@@ -14,23 +14,33 @@ from cvn_assets.harness.registry import register_model
 
 @register_model("xgboost")
 class XGBoostModel:
+    calibration = "isotonic"
+
     def __init__(self, params: Mapping[str, Any], seed: int, threads: int) -> None:
         self.params = dict(params)
         self.seed = seed
         self.threads = threads
         self.best_iteration: int | None = None
+        self.n_estimators_final: int | None = None
         self.native: xgb.XGBClassifier | None = None
 
-    def fit(self, X: pd.DataFrame, y: pd.Series, X_val: pd.DataFrame, y_val: pd.Series) -> XGBoostModel:
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: pd.Series,
+        X_val: pd.DataFrame,
+        y_val: pd.Series,
+        sample_weight: np.ndarray | None,
+    ) -> XGBoostModel:
         model = xgb.XGBClassifier(**self.params, random_state=self.seed, n_jobs=self.threads)
         # Early stopping (when configured) watches the validation split, never the test split.
         eval_set = [(X_val, y_val)] if "early_stopping_rounds" in self.params else None
-        model.fit(X, y, eval_set=eval_set, verbose=False)
+        model.fit(X, y, sample_weight=sample_weight, eval_set=eval_set, verbose=False)
         self.native = model
-        best = getattr(model, "best_iteration", None)
+        best = getattr(model, "best_iteration", None) if eval_set else None
         self.best_iteration = int(best) if best is not None else None
+        self.n_estimators_final = model.get_booster().num_boosted_rounds() if best is None else int(best) + 1
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        assert self.native is not None, "fit before predict_proba"
         return self.native.predict_proba(X)

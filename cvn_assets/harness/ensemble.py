@@ -1,0 +1,55 @@
+"""`combine_one`: the single path every ensemble asset calls. It fits the ensemble on its base models'
+stored validation predictions (never retraining a base model), predicts validation and test, and picks
+the threshold with the same node as every model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from cvn_assets.config import HarnessSettings
+from cvn_assets.core.datasets import FoldDataset
+from cvn_assets.harness.predictions import VariantPredictions
+from cvn_assets.harness.registry import get_ensemble
+from cvn_assets.harness.train import choose_threshold
+
+
+def combine_one(
+    name: str,
+    dataset: FoldDataset,
+    base: Mapping[str, VariantPredictions],
+    params: Mapping[str, Any],
+    *,
+    harness: HarnessSettings,
+    threshold: float,
+    seed: int,
+    threads: int,
+) -> VariantPredictions:
+    spec = get_ensemble(name)
+    missing = [m for m in spec.base_models if m not in base]
+    if missing:
+        raise ValueError(f"ensemble {name} needs the predictions of {missing}")
+    for model in spec.base_models:
+        if base[model].data_hash != dataset.data_hash:
+            raise ValueError(
+                f"{name}: predictions of {model} belong to data {base[model].data_hash}, not {dataset.data_hash}"
+            )
+    y_val = dataset.split("validation")["label"].to_numpy(dtype=int)
+    val = {m: base[m].validation for m in spec.base_models}
+    ensemble = spec.factory(params, seed, threads).fit(val, y_val)
+    p_val = np.asarray(ensemble.predict(val), dtype=float)
+    p_test = np.asarray(ensemble.predict({m: base[m].test for m in spec.base_models}), dtype=float)
+    choice, events = choose_threshold(name, p_val, y_val, threshold, harness)
+    return VariantPredictions(
+        variant=name,
+        threshold=choice.threshold,
+        hyperparams={"base_models": list(spec.base_models), **ensemble.fitted_params()},
+        optuna_trial_id=None,
+        feature_hash=dataset.feature_hash,
+        data_hash=dataset.data_hash,
+        validation=p_val,
+        test=p_test,
+        events=tuple(events),
+    )

@@ -1,0 +1,1 @@
+"""In-tree ensembles, one file each, registered with `@register_ensemble`."""

@@ -1,0 +1,1 @@
+"""Canonical training nodes, one implementation each, shared by every model and ensemble."""
