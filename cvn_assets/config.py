@@ -128,7 +128,10 @@ class HarnessSettings(_Strict):
 
 
 class CheckSettings(_Strict):
-    over_trading_ratio: float = Field(3.0, gt=1)  # a variant trading > ratio x its siblings' median fails
+    over_trading_ratio: float = Field(3.0, gt=1)  # a variant trading > ratio x its siblings' median fails...
+    over_trading_min_trades: int = Field(
+        10, ge=1
+    )  # ...once it trades more than this (a median of 0 proves nothing)
 
 
 class BacktestSettings(_Strict):

@@ -36,8 +36,13 @@ AUDITS: dict[str, tuple[str, Audit]] = {
     ),
     "no_over_trading": (
         "No variant's OOS trade count in a crypto x fold is more than checks.over_trading_ratio (3x by default) "
-        "times the median of its sibling variants'.",
-        lambda conn, plan: over_trading(conn, plan.run_id, plan.config.checks.over_trading_ratio),
+        "times the median of its sibling variants' (once above checks.over_trading_min_trades).",
+        lambda conn, plan: over_trading(
+            conn,
+            plan.run_id,
+            plan.config.checks.over_trading_ratio,
+            plan.config.checks.over_trading_min_trades,
+        ),
     ),
 }
 

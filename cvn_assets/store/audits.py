@@ -101,9 +101,10 @@ def unlabelled_cost_basis(conn: sa.Connection, run_id: str) -> list[dict[str, An
     return problems
 
 
-def over_trading(conn: sa.Connection, run_id: str, ratio: float) -> list[dict[str, Any]]:
+def over_trading(conn: sa.Connection, run_id: str, ratio: float, min_trades: int) -> list[dict[str, Any]]:
     """Variants whose OOS trade count in a crypto x fold x cost is more than `ratio` times the median of
-    their sibling variants' (the signature of the old LightGBM threshold bug)."""
+    their sibling variants' (the signature of the old LightGBM threshold bug) and more than `min_trades`
+    (so that one trade beside siblings that never traded is not called over-trading)."""
     r = finetune_results.c
     rows = conn.execute(
         sa.select(r.crypto, r.fold_id, r.cost_bps, r.variant, r.n_trades_test).where(r.run_id == run_id)
@@ -118,7 +119,7 @@ def over_trading(conn: sa.Connection, run_id: str, ratio: float) -> list[dict[st
             if not siblings:
                 continue
             median = float(np.median(siblings))
-            if n > ratio * median:
+            if n > ratio * median and n > min_trades:
                 problems.append(
                     {
                         "crypto": crypto,
