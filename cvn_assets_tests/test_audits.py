@@ -6,7 +6,12 @@ import pytest
 import sqlalchemy as sa
 
 from cvn_assets.core.baselines import BASELINE_TYPES
-from cvn_assets.store.audits import missing_baselines, placeholder_join_keys, unlabelled_cost_basis
+from cvn_assets.store.audits import (
+    missing_baselines,
+    over_trading,
+    placeholder_join_keys,
+    unlabelled_cost_basis,
+)
 from cvn_assets.store.schema import finetune_baselines, finetune_results
 from cvn_assets.store.writes import write_baselines, write_results
 from cvn_assets_tests.store_rows import RUN, baseline_row, result_row, scope
@@ -90,3 +95,26 @@ def test_unknown_cost_basis_is_found(engine: sa.Engine, value: str) -> None:
             "cost_basis": value,
         }
     ]
+
+
+def _trades(engine: sa.Engine, counts: dict[str, int], cost: int = 10) -> None:
+    rows = [{**result_row(variant, cost_bps=cost), "n_trades_test": n} for variant, n in counts.items()]
+    write_results(engine, scope(cost_bps=cost), rows)
+
+
+def test_over_trading_flags_the_old_lightgbm_signature(engine: sa.Engine) -> None:
+    _trades(engine, {"xgboost": 40, "catboost": 35, "logreg": 30, "lightgbm": 200})  # 5x its siblings
+    with engine.connect() as conn:
+        found = over_trading(conn, RUN, ratio=3.0, min_trades=10)
+    assert found == [{"crypto": "SYNA", "fold_id": "f000", "cost_bps": 10, "variant": "lightgbm",
+                      "n_trades_test": 200, "siblings_median": 35.0}]  # fmt: skip
+
+
+def test_over_trading_passes_comparable_variants_and_respects_the_floor(engine: sa.Engine) -> None:
+    _trades(engine, {"xgboost": 40, "catboost": 35, "lightgbm": 100})  # under 3x the median of 37.5
+    _trades(
+        engine, {"xgboost": 0, "catboost": 0, "lightgbm": 4}, cost=0
+    )  # 4 trades beside none: not over-trading
+    with engine.connect() as conn:
+        assert over_trading(conn, RUN, ratio=3.0, min_trades=10) == []
+        assert [p["cost_bps"] for p in over_trading(conn, RUN, ratio=3.0, min_trades=3)] == [0]

@@ -1,0 +1,202 @@
+"""Models and ensembles are plugins: a file dropped into the in-tree folders, or a third-party package's
+entry point, adds assets, economics rows and baselines coverage with no other change."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from cvn_assets.config import parse_config
+from cvn_assets.core.sweep_plan import plan_sweep
+from cvn_assets.definitions import build_definitions
+from cvn_assets.defs.jobs import SWEEP_JOB
+from cvn_assets.defs.keys import ensemble_key, model_key
+from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.harness import registry
+from cvn_assets.runner import materialize_sweep
+from cvn_assets.store.engine import get_engine
+from cvn_assets_tests.conftest import small_raw_config
+
+HARNESS = Path(registry.__file__).parent
+DROPPED_MODEL = HARNESS / "models" / "zz_test_dropin_nb.py"
+DROPPED_ENSEMBLE = HARNESS / "ensembles" / "zz_test_dropin_max.py"
+
+MODEL_FILE = """
+from sklearn.naive_bayes import GaussianNB
+
+from cvn_assets.harness.registry import register_model
+
+
+@register_model("dropin_nb")
+class DropInNaiveBayes:
+    calibration = "isotonic"
+
+    def __init__(self, params, seed, threads):
+        self.params, self.best_iteration, self.n_estimators_final, self.native = dict(params), None, None, None
+
+    def fit(self, X, y, X_val, y_val, sample_weight):
+        self.native = GaussianNB(**self.params).fit(X, y, sample_weight=sample_weight)
+        return self
+
+    def predict_proba(self, X):
+        return self.native.predict_proba(X)
+"""
+ENSEMBLE_FILE = """
+import numpy as np
+
+from cvn_assets.harness.registry import register_ensemble
+
+
+@register_ensemble("dropin_max", base_models=["xgboost", "dropin_nb"])
+class DropInMax:
+    def __init__(self, params, seed, threads):
+        self.models = []
+
+    def fit(self, val, y_val):
+        self.models = sorted(val)
+        return self
+
+    def predict(self, probabilities):
+        return np.max([probabilities[m] for m in self.models], axis=0)
+
+    def fitted_params(self):
+        return {"rule": "max"}
+"""
+ENTRY_POINT_MODULE = """
+from sklearn.tree import DecisionTreeClassifier
+
+from cvn_assets.harness.registry import register_ensemble, register_model
+
+
+@register_model("ep_tree")
+class EntryPointTree:
+    calibration = "isotonic"
+
+    def __init__(self, params, seed, threads):
+        self.params, self.seed = dict(params), seed
+        self.best_iteration, self.n_estimators_final, self.native = None, None, None
+
+    def fit(self, X, y, X_val, y_val, sample_weight):
+        self.native = DecisionTreeClassifier(**self.params, random_state=self.seed).fit(X, y, sample_weight=sample_weight)
+        return self
+
+    def predict_proba(self, X):
+        return self.native.predict_proba(X)
+
+
+@register_ensemble("ep_mean", base_models=["xgboost", "ep_tree"])
+class EntryPointMean:
+    def __init__(self, params, seed, threads):
+        self.models = []
+
+    def fit(self, val, y_val):
+        self.models = sorted(val)
+        return self
+
+    def predict(self, probabilities):
+        return sum(probabilities[m] for m in self.models) / len(self.models)
+
+    def fitted_params(self):
+        return {"rule": "mean"}
+"""
+
+
+@pytest.fixture
+def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Drop the files, install a fake distribution with two entry points (one broken), rediscover; undo all."""
+    site = tmp_path / "site"
+    (site / "cvn_test_plugins-0.1.dist-info").mkdir(parents=True)
+    (site / "cvn_test_plugins-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: cvn-test-plugins\nVersion: 0.1\n"
+    )
+    (site / "cvn_test_plugins-0.1.dist-info" / "entry_points.txt").write_text(
+        "[cvn_assets.plugins]\nep_tree = cvn_test_ep_plugin\nbroken = cvn_test_broken_plugin\n"
+    )
+    (site / "cvn_test_ep_plugin.py").write_text(textwrap.dedent(ENTRY_POINT_MODULE))
+    (site / "cvn_test_broken_plugin.py").write_text("import a_module_that_does_not_exist\n")
+    monkeypatch.syspath_prepend(str(site))
+    DROPPED_MODEL.write_text(MODEL_FILE)
+    DROPPED_ENSEMBLE.write_text(ENSEMBLE_FILE)
+    try:
+        registry.discover(force=True)
+        yield
+    finally:
+        DROPPED_MODEL.unlink(missing_ok=True)
+        DROPPED_ENSEMBLE.unlink(missing_ok=True)
+        for name in ("dropin_nb", "ep_tree"):
+            registry._MODELS.pop(name, None)
+        for name in ("dropin_max", "ep_mean"):
+            registry._ENSEMBLES.pop(name, None)
+        registry._SKIPPED.clear()
+        for module in [m for m in sys.modules if "zz_test_dropin" in m or m.startswith("cvn_test_")]:
+            del sys.modules[module]
+
+
+def test_a_broken_plugin_is_skipped_with_an_event_naming_it(plugins: None) -> None:
+    skipped = registry.skipped_plugins()
+    assert list(skipped) == ["cvn_test_broken_plugin"]
+    event = skipped["cvn_test_broken_plugin"]
+    assert event.name == "plugin_skipped" and event.fields["kind"] == "entry point broken"
+    assert (
+        "ModuleNotFoundError" in event.fields["error"]
+        and "a_module_that_does_not_exist" in event.fields["error"]
+    )
+    assert {"dropin_nb", "ep_tree", "xgboost"} <= set(registry.registered_models())
+
+
+def test_dropped_files_and_entry_points_become_assets_rows_and_baselines(
+    plugins: None, tmp_path: Path
+) -> None:
+    raw = small_raw_config()
+    raw["models"] |= {
+        "dropin_nb": {"params": {"var_smoothing": 1e-9}},
+        "ep_tree": {"params": {"max_depth": 3}},
+    }
+    plan = plan_sweep(parse_config(raw))
+    db_url = f"sqlite:///{tmp_path / 'r.db'}"
+    defs = build_definitions(
+        plan, artifacts_dir=tmp_path / "artifacts", results_store=ResultsStore(database_url=db_url)
+    )
+    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert {"model/dropin_nb", "predictions/dropin_nb", "model/ep_tree", "predictions/ep_tree",
+            "ensemble/dropin_max", "ensemble/ep_mean"} <= keys  # fmt: skip
+
+    with dg.instance_for_test() as instance:
+        report = materialize_sweep(defs, plan, instance, cryptos=["SYNA"], folds=["f000"])
+        assert report.ok and not report.failed_checks, (report.failed, report.failed_checks)
+        with get_engine(db_url).connect() as conn:
+            results = pd.read_sql(
+                sa.text("select variant, cost_bps, model_hyperparams from finetune_results"), conn
+            )
+            baselines = pd.read_sql(sa.text("select baseline_type, cost_bps from finetune_baselines"), conn)
+        variants = {"xgboost", "dropin_nb", "ep_tree", "dropin_max", "ep_mean"}
+        assert set(results.variant) == variants and len(results) == len(variants) * len(plan.config.costs_bps)
+        assert len(baselines) == 3 * len(plan.config.costs_bps)
+        assert results.set_index(["variant", "cost_bps"]).loc[("dropin_max", 0), "model_hyperparams"] == (
+            '{"base_models":["xgboost","dropin_nb"],"rule":"max"}'
+        )
+
+        # An ensemble re-materialized alone reads the stored predictions: no base model is retrained.
+        trained_before = {
+            m: len(instance.fetch_materializations(model_key(m), limit=100).records)
+            for m in ("xgboost", "dropin_nb")
+        }
+        result = defs.resolve_job_def(SWEEP_JOB).execute_in_process(
+            partition_key=dg.MultiPartitionKey({"crypto": "SYNA", "fold": "f000"}),
+            instance=instance,
+            asset_selection=[ensemble_key("dropin_max")],
+        )
+        assert result.success
+        assert [e.asset_key for e in result.get_asset_materialization_events()] == [
+            ensemble_key("dropin_max")
+        ]
+        assert trained_before == {
+            m: len(instance.fetch_materializations(model_key(m), limit=100).records) for m in trained_before
+        }
