@@ -5,15 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-import xgboost as xgb
-from catboost import CatBoostClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from cvn_assets import steps
 from cvn_assets.config import HarnessSettings, parse_config
@@ -24,6 +18,7 @@ from cvn_assets.harness.nodes.class_balance import balance_classes
 from cvn_assets.harness.registry import registered_models
 from cvn_assets.harness.train import train_one
 from cvn_assets_tests.conftest import small_raw_config
+from cvn_assets_tests.reference_calls import direct_fit
 
 PARAMS = {
     "xgboost": {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.1},
@@ -32,29 +27,6 @@ PARAMS = {
     "logreg": {"C": 0.5, "max_iter": 500},
 }
 SEED, THREADS = 7, 2
-
-
-def _direct(
-    name: str, X: pd.DataFrame, y: pd.Series, X_test: pd.DataFrame, weights: np.ndarray | None
-) -> np.ndarray:
-    """Each library called the way its own documentation shows, with the same parameters."""
-    p = PARAMS[name]
-    if name == "xgboost":
-        return (
-            xgb.XGBClassifier(**p, random_state=SEED, n_jobs=THREADS)
-            .fit(X, y, sample_weight=weights)
-            .predict_proba(X_test)
-        )
-    if name == "lightgbm":
-        model = lgb.LGBMClassifier(**p, random_state=SEED, n_jobs=THREADS, verbose=-1)
-        return model.fit(X, y, sample_weight=weights).predict_proba(X_test)
-    if name == "catboost":
-        model = CatBoostClassifier(
-            **p, random_seed=SEED, thread_count=THREADS, verbose=False, allow_writing_files=False
-        )
-        return model.fit(X, y, sample_weight=weights).predict_proba(X_test)
-    model = make_pipeline(StandardScaler(), LogisticRegression(**p, random_state=SEED))
-    return model.fit(X, y, logisticregression__sample_weight=weights).predict_proba(X_test)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +55,8 @@ def test_harness_predictions_equal_the_library_called_directly(
     X, y = dataset.xy("train")
     X_test, _ = dataset.xy("test")
     artifact = _train(name, dataset, class_balance=balance)
-    direct = _direct(name, X, y, X_test, balance_classes(y.to_numpy(), balance).weights)
+    weights = balance_classes(y.to_numpy(), balance).weights
+    direct = direct_fit(name, PARAMS[name], SEED, THREADS, X, y, weights).predict_proba(X_test)
     np.testing.assert_allclose(artifact.raw_proba(dataset.test), direct, rtol=0, atol=tolerance)
 
 

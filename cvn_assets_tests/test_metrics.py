@@ -27,3 +27,17 @@ def test_ece_by_hand() -> None:
 
 def test_auc_is_none_when_one_class() -> None:
     assert classification_metrics(np.zeros(5, dtype=int), np.full(5, 0.3), 0.5)["auc_buy"] is None
+
+
+def test_equal_to_scikit_learn_on_random_scores_with_ties() -> None:
+    from sklearn.metrics import brier_score_loss, f1_score, log_loss
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(3000) < 0.3).astype(int)
+    p = np.clip(np.round(0.3 + 0.2 * y + rng.normal(0, 0.2, 3000), 2), 0.01, 0.99)  # rounding makes ties
+    m = classification_metrics(y, p, threshold=0.45)
+    assert m["auc_buy"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert m["f1_buy"] == pytest.approx(f1_score(y, p >= 0.45), abs=1e-12)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
+    assert m["logloss"] == pytest.approx(log_loss(y, p), abs=1e-12)
+    assert classification_metrics(y, p, threshold=1.0)["f1_buy"] == 0.0  # no signal: f1 is 0, not an error

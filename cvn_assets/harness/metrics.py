@@ -1,9 +1,14 @@
-"""Classification metrics of the buy class, the same for every model and split."""
+"""Classification metrics of the buy class, the same for every model and split.
+
+Computed with NumPy rather than scikit-learn's metric functions: the values are the same (the tests hold
+them to scikit-learn), without ~5 ms of input validation per split, which matters for cheap models and
+for every HPO trial.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import brier_score_loss, f1_score, log_loss, roc_auc_score
+from scipy.stats import rankdata
 
 CLASSIFICATION_METRICS = ("f1_buy", "auc_buy", "brier", "ece", "logloss")
 _EPS = 1e-15
@@ -12,23 +17,37 @@ _EPS = 1e-15
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
     """Weighted mean gap between predicted probability and observed frequency over equal-width bins."""
     bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
-    total = 0.0
-    for b in range(n_bins):
-        in_bin = bins == b
-        if in_bin.any():
-            total += in_bin.sum() * abs(p[in_bin].mean() - y[in_bin].mean())
-    return float(total / len(p))
+    count = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(
+        np.bincount(bins, weights=p, minlength=n_bins) - np.bincount(bins, weights=y, minlength=n_bins)
+    )
+    return float(gap.sum() / len(p)) if count.sum() else 0.0
+
+
+def roc_auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    """Mann-Whitney U with average ranks for ties; None when only one class is present."""
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(p)
+    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def f1_buy(y: np.ndarray, signal: np.ndarray) -> float:
+    tp = int(np.sum(signal & (y == 1)))
+    predicted, actual = int(signal.sum()), int(y.sum())
+    return 2 * tp / (predicted + actual) if predicted + actual else 0.0
 
 
 def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float | None]:
     """f1 at the threshold, AUC (None when only one class is present), Brier, ECE and log loss."""
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
-    both_classes = np.unique(y).size == 2
     return {
-        "f1_buy": float(f1_score(y, p >= threshold, zero_division=0)),
-        "auc_buy": float(roc_auc_score(y, p)) if both_classes else None,
-        "brier": float(brier_score_loss(y, p)),
+        "f1_buy": f1_buy(y, p >= threshold),
+        "auc_buy": roc_auc(y, p),
+        "brier": float(np.mean((p - y) ** 2)),
         "ece": expected_calibration_error(y, p),
-        "logloss": float(log_loss(y, p, labels=[0, 1])),
+        "logloss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
     }

@@ -1,0 +1,75 @@
+"""Harness overhead per model: `train_one` against the model library called directly.
+
+On the real BTC sample's largest fold and the default config's parameters, for each model:
+  * direct: the library's own fit (with the same balanced sample weights), then predict_proba on the
+    validation and test splits, as a user would without the harness;
+  * harness: `train_one` (events, class balancing, the same fit, calibration, threshold, metrics).
+The two are interleaved `--repeats` times and the medians compared, so machine noise falls on both.
+Target: harness / direct < 1.05.
+
+    python bench/harness_overhead.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for the shared reference calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    from cvn_assets import steps
+    from cvn_assets.config import load_config
+    from cvn_assets.core.sweep_plan import plan_sweep
+    from cvn_assets.harness.nodes.class_balance import balance_classes
+    from cvn_assets.harness.train import train_one
+    from cvn_assets_tests.reference_calls import direct_fit
+
+    plan = plan_sweep(load_config())
+    cfg = plan.config
+    fold_id = plan.fold_ids[-1]
+    dataset = steps.fold_dataset(
+        plan, fold_id, steps.features(plan, "BTCUSD", fold_id, steps.ohlcv(plan, "BTCUSD"))
+    )
+    X, y = dataset.xy("train")
+    X_val, _ = dataset.xy("validation")
+    X_test, _ = dataset.xy("test")
+    weights = balance_classes(y.to_numpy(), cfg.harness.class_balance).weights
+
+    def direct(name: str) -> None:
+        model = direct_fit(name, cfg.models[name].params, cfg.seed, cfg.runtime.threads, X, y, weights)
+        model.predict_proba(X_val)
+        model.predict_proba(X_test)
+
+    def harness(name: str) -> None:
+        train_one(name, dataset, cfg.models[name].params, harness=cfg.harness, threshold=cfg.backtest.entry_threshold,
+                  seed=cfg.seed, threads=cfg.runtime.threads, code_version="bench")  # fmt: skip
+
+    print(
+        f"BTCUSD {fold_id}: {len(X)} train / {len(X_val)} val / {len(X_test)} test rows, {X.shape[1]} features"
+    )
+    print(f"{'model':10s} {'direct s':>9s} {'harness s':>10s} {'ratio':>7s}   (target < 1.05)")
+    for name in steps.model_names(plan):
+        direct(name)  # warm-up: library imports and first-call costs
+        times: dict[str, list[float]] = {"direct": [], "harness": []}
+        for _ in range(args.repeats):
+            for label, fn in (("direct", direct), ("harness", harness)):
+                started = time.perf_counter()
+                fn(name)
+                times[label].append(time.perf_counter() - started)
+        d, h = statistics.median(times["direct"]), statistics.median(times["harness"])
+        print(f"{name:10s} {d:9.3f} {h:10.3f} {h / d:7.3f}")
+
+
+if __name__ == "__main__":
+    main()
