@@ -33,6 +33,7 @@ ui: setup
 	DAGSTER_HOME=$(CURDIR)/.cvn_home/dagster CVN_HOME=$(CURDIR)/.cvn_home $(BIN)/dagster dev -w workspace.yaml
 
 bench: setup
+	$(BIN)/python bench/harness_overhead.py
 	$(BIN)/python bench/orchestration_overhead.py
 
 clean:
