@@ -73,3 +73,27 @@ def test_meta_labeler_learns_which_signals_were_true_positives() -> None:
     proba = meta.predict_proba(X, p)
     assert proba.shape == (500, 2) and np.corrcoef(proba[:, 1], X.a)[0, 1] > 0.8
     assert fit_meta_labeler(X, y, np.zeros(500), threshold=0.5, params={}, seed=0) is None  # no signals
+
+
+def test_emit_refuses_an_event_that_differs_from_its_schema() -> None:
+    from cvn_assets.harness.events import emit
+
+    good = {"model_type": "x", "threshold": 0.5, "source": "config", "val_signal_rate": 0.1, "base_rate": 0.3}
+    assert emit("theta_picked", **good).fields == good
+    with pytest.raises(TypeError, match="missing \\['base_rate'\\]"):
+        emit("theta_picked", **{k: v for k, v in good.items() if k != "base_rate"})
+    with pytest.raises(TypeError, match="unexpected \\['extra'\\]"):
+        emit("theta_picked", **good, extra=1)
+    with pytest.raises(TypeError, match="threshold='0.5'"):
+        emit("theta_picked", **{**good, "threshold": "0.5"})
+    with pytest.raises(TypeError, match="n_train=True"):
+        emit(
+            "training_started",
+            model_type="x",
+            seed=1,
+            n_train=True,
+            n_val=1,
+            n_test=1,
+            n_features=1,
+            class_balance=0.3,
+        )
