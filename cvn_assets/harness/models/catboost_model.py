@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier
 
+from cvn_assets.harness.adapter import LibraryAdapter
 from cvn_assets.harness.registry import register_model
 
 
 @register_model("catboost")
-class CatBoostModel:
-    calibration = "isotonic"
-
-    def __init__(self, params: Mapping[str, Any], seed: int, threads: int) -> None:
-        self.params = dict(params)
-        self.seed = seed
-        self.threads = threads
-        self.best_iteration: int | None = None
-        self.n_estimators_final: int | None = None
-        self.native: CatBoostClassifier | None = None
-
+class CatBoostModel(LibraryAdapter):
     def fit(
         self,
         X: pd.DataFrame,
@@ -45,6 +33,3 @@ class CatBoostModel:
         self.best_iteration = int(model.get_best_iteration()) if eval_set is not None else None
         self.n_estimators_final = int(model.tree_count_)
         return self
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.native.predict_proba(X)

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from cvn_assets.harness.adapter import LibraryAdapter
 from cvn_assets.harness.registry import register_model
 
 
 @register_model("lightgbm")
-class LightGBMModel:
-    calibration = "isotonic"
-
-    def __init__(self, params: Mapping[str, Any], seed: int, threads: int) -> None:
-        self.params = dict(params)
-        self.seed = seed
-        self.threads = threads
-        self.best_iteration: int | None = None
-        self.n_estimators_final: int | None = None
-        self.native: lgb.LGBMClassifier | None = None
-
+class LightGBMModel(LibraryAdapter):
     def fit(
         self,
         X: pd.DataFrame,

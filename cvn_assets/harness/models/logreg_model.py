@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from cvn_assets.harness.adapter import LibraryAdapter
 from cvn_assets.harness.registry import register_model
 
 
 @register_model("logreg")
-class LogisticRegressionModel:
+class LogisticRegressionModel(LibraryAdapter):
     calibration = "sigmoid"  # already a logistic output: Platt scaling suits it better than isotonic steps
-
-    def __init__(self, params: Mapping[str, Any], seed: int, threads: int) -> None:
-        self.params = dict(params)
-        self.seed = seed
-        self.threads = threads
-        self.best_iteration: int | None = None
-        self.n_estimators_final: int | None = None
-        self.native: Pipeline | None = None
 
     def fit(
         self,
@@ -38,6 +28,3 @@ class LogisticRegressionModel:
         model.fit(X, y, logisticregression__sample_weight=sample_weight)
         self.native = model
         return self
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.native.predict_proba(X)

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from cvn_assets.harness.adapter import LibraryAdapter
 from cvn_assets.harness.registry import register_model
 
 
 @register_model("xgboost")
-class XGBoostModel:
-    calibration = "isotonic"
-
-    def __init__(self, params: Mapping[str, Any], seed: int, threads: int) -> None:
-        self.params = dict(params)
-        self.seed = seed
-        self.threads = threads
-        self.best_iteration: int | None = None
-        self.n_estimators_final: int | None = None
-        self.native: xgb.XGBClassifier | None = None
-
+class XGBoostModel(LibraryAdapter):
     def fit(
         self,
         X: pd.DataFrame,
@@ -41,6 +29,3 @@ class XGBoostModel:
         self.best_iteration = int(best) if best is not None else None
         self.n_estimators_final = model.get_booster().num_boosted_rounds() if best is None else int(best) + 1
         return self
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.native.predict_proba(X)
