@@ -120,6 +120,51 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hp_engine(args: argparse.Namespace):  # noqa: ANN202
+    _prepare_home(args.home)
+    url = database_url()
+    upgrade(url)
+    return get_engine(url)
+
+
+def cmd_hp_set(args: argparse.Namespace) -> int:
+    from cvn_assets.hyperparams.resolver import validate_assignment
+    from cvn_assets.store.hp_config import set_value
+
+    validate_assignment(args.key, args.value)
+    changed = set_value(_hp_engine(args), args.key, args.value, args.by)
+    print(f"{args.key} = {args.value}" + ("" if changed else "  (unchanged)"))
+    return 0
+
+
+def cmd_hp_get(args: argparse.Namespace) -> int:
+    from cvn_assets.store.hp_config import get_value, history
+
+    if args.key in os.environ:
+        print(f"{args.key} = {os.environ[args.key]}  (from the environment, which wins over the table)")
+    with _hp_engine(args).connect() as conn:
+        value = get_value(conn, args.key)
+        if value is None and args.key not in os.environ:
+            print(f"{args.key} is not set", file=sys.stderr)
+            return 1
+        if value is not None:
+            print(f"{args.key} = {value}  (ftf_config)")
+        for old, new, who, when in history(conn, args.key):
+            print(f"  {when:%Y-%m-%d %H:%M:%S}  {who}: {old if old is not None else '<unset>'} -> {new}")
+    return 0
+
+
+def cmd_hp_list(args: argparse.Namespace) -> int:
+    from cvn_assets.store.hp_config import list_values
+
+    with _hp_engine(args).connect() as conn:
+        rows = list_values(conn, args.prefix)
+    for key, value, who, when in rows:
+        print(f"{key} = {value}    ({who}, {when:%Y-%m-%d %H:%M})")
+    print(f"{len(rows)} keys", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cvn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +187,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--home")
     up.set_defaults(handler=cmd_db_upgrade)
+
+    hp = sub.add_parser("hp", help="hyperparameter values and ranges in the ftf_config table")
+    hp_sub = hp.add_subparsers(dest="hp_command", required=True)
+    hp_set = hp_sub.add_parser("set", help="set a CVN_HPO_* key (validated; every change is kept in history)")
+    hp_set.add_argument("key")
+    hp_set.add_argument("value")
+    hp_set.add_argument("--by", default=os.environ.get("USER", "cvn"), help="who makes the change")
+    hp_set.set_defaults(handler=cmd_hp_set)
+    hp_get = hp_sub.add_parser("get", help="show a key's value and its history")
+    hp_get.add_argument("key")
+    hp_get.set_defaults(handler=cmd_hp_get)
+    hp_list = hp_sub.add_parser("list", help="list keys (optionally under a prefix such as CVN_HPO_XGB_1H)")
+    hp_list.add_argument("prefix", nargs="?", default="")
+    hp_list.set_defaults(handler=cmd_hp_list)
+    for p in (hp_set, hp_get, hp_list):
+        p.add_argument("--home")
     return parser
 
 

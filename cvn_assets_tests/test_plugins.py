@@ -132,6 +132,7 @@ def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         DROPPED_ENSEMBLE.unlink(missing_ok=True)
         for name in ("dropin_nb", "ep_tree"):
             registry._MODELS.pop(name, None)
+            registry._MODEL_CODES.pop(name, None)
         for name in ("dropin_max", "ep_mean"):
             registry._ENSEMBLES.pop(name, None)
         registry._SKIPPED.clear()

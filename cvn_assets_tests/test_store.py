@@ -27,12 +27,11 @@ def test_migrations_reach_head_and_match_the_schema(db_url: str, engine: sa.Engi
         live = {c["name"] for c in inspector.get_columns(table.name)}
         assert live == {c.name for c in table.columns}, table.name
         uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(table.name)]
-        assert (
-            tuple(
-                next(iter(c for c in table.constraints if isinstance(c, sa.UniqueConstraint))).columns.keys()
-            )
-            in uniques
-        )
+        for constraint in (c for c in table.constraints if isinstance(c, sa.UniqueConstraint)):
+            assert tuple(constraint.columns.keys()) in uniques, (table.name, constraint.name)
+        assert inspector.get_pk_constraint(table.name)["constrained_columns"] == [
+            c.name for c in table.primary_key
+        ]
     cost_col = next(c for c in inspector.get_columns("finetune_baselines") if c["name"] == "cost_bps")
     assert not cost_col["nullable"] and isinstance(cost_col["type"], sa.Integer)
 

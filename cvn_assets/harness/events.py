@@ -58,8 +58,9 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
         **_VAL_METRICS,
     },
     "plugin_skipped": {"plugin": str, "kind": str, "error": str},
+    "hpo_fallback_applied": {"key": str, "value": str, "model_type": str, "timeframe": str},
 }
-WARNING_EVENTS = {"theta_rejected", "plugin_skipped"}
+WARNING_EVENTS = {"theta_rejected", "plugin_skipped", "hpo_fallback_applied"}
 TRAINING_EVENTS = ("training_started", "class_balance_applied", "theta_picked", "training_complete")
 
 

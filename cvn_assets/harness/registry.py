@@ -66,15 +66,25 @@ class EnsembleSpec:
 
 
 _MODELS: dict[str, AdapterFactory] = {}
+_MODEL_CODES: dict[str, str] = {}  # model name -> short code used in hyperparameter keys (XGB, LGB, ...)
 _ENSEMBLES: dict[str, EnsembleSpec] = {}
 _SKIPPED: dict[str, Event] = {}
 _discovered = False
 
 
-def register_model(name: str) -> Callable[[AdapterFactory], AdapterFactory]:
+def register_model(name: str, code: str | None = None) -> Callable[[AdapterFactory], AdapterFactory]:
+    """`code` is the model's short code in hyperparameter keys (CVN_HPO_<CODE>_...); default: NAME upper-cased."""
+    code = (code or name).upper()
+    if not code.replace("_", "").isalnum():
+        raise ValueError(f"model code '{code}' of '{name}' must be letters, digits and underscores")
+
     def decorate(factory: AdapterFactory) -> AdapterFactory:
         _check_unique(name, factory, _MODELS.get(name), _ENSEMBLES.get(name))
+        taken = {c: n for n, c in _MODEL_CODES.items() if n != name}
+        if code in taken:
+            raise ValueError(f"model code '{code}' of '{name}' is already used by '{taken[code]}'")
         _MODELS[name] = factory
+        _MODEL_CODES[name] = code
         return factory
 
     return decorate
@@ -132,6 +142,11 @@ def discover(force: bool = False) -> None:
 def registered_models() -> list[str]:
     discover()
     return sorted(_MODELS)
+
+
+def model_code(name: str) -> str:
+    get_model(name)
+    return _MODEL_CODES[name]
 
 
 def registered_ensembles() -> dict[str, EnsembleSpec]:

@@ -74,3 +74,25 @@ finetune_baselines = sa.Table(
     sa.CheckConstraint("cost_bps >= 0", name="ck_finetune_baselines_cost_bps"),
     sa.Index("ix_finetune_baselines_partition", "run_id", "crypto", "fold_id"),
 )
+
+
+# Hyperparameter values and ranges (CVN_HPO_* keys), editable by operators, with every change kept.
+ftf_config = sa.Table(
+    "ftf_config",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+ftf_config_history = sa.Table(
+    "ftf_config_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(200), nullable=False, index=True),
+    sa.Column("old_value", sa.Text, nullable=True),  # NULL when the key was created
+    sa.Column("new_value", sa.Text, nullable=False),
+    sa.Column("changed_by", sa.String(100), nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -10,7 +10,7 @@ from cvn_assets.harness.adapter import LibraryAdapter
 from cvn_assets.harness.registry import register_model
 
 
-@register_model("catboost")
+@register_model("catboost", code="CB")
 class CatBoostModel(LibraryAdapter):
     def fit(
         self,

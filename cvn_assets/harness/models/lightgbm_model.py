@@ -10,7 +10,7 @@ from cvn_assets.harness.adapter import LibraryAdapter
 from cvn_assets.harness.registry import register_model
 
 
-@register_model("lightgbm")
+@register_model("lightgbm", code="LGB")
 class LightGBMModel(LibraryAdapter):
     def fit(
         self,

@@ -12,7 +12,7 @@ from cvn_assets.harness.adapter import LibraryAdapter
 from cvn_assets.harness.registry import register_model
 
 
-@register_model("logreg")
+@register_model("logreg", code="LR")
 class LogisticRegressionModel(LibraryAdapter):
     calibration = "sigmoid"  # already a logistic output: Platt scaling suits it better than isotonic steps
 

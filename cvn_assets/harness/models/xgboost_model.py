@@ -10,7 +10,7 @@ from cvn_assets.harness.adapter import LibraryAdapter
 from cvn_assets.harness.registry import register_model
 
 
-@register_model("xgboost")
+@register_model("xgboost", code="XGB")
 class XGBoostModel(LibraryAdapter):
     def fit(
         self,

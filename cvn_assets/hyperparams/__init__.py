@@ -1,0 +1,1 @@
+"""Hyperparameters live in configuration, not code: key naming, the one type table, the resolver."""

@@ -1,0 +1,123 @@
+"""Hyperparameters from configuration: key naming, the type table, the resolver and the ftf_config table."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import sqlalchemy as sa
+
+from cvn_assets.cli import main
+from cvn_assets.hyperparams.keys import default_key, parse_key, range_keys
+from cvn_assets.hyperparams.resolver import HyperparameterError, Resolver, validate_assignment
+from cvn_assets.hyperparams.types import param_type
+from cvn_assets.store.hp_config import get_value, history, set_value
+
+KEY = "CVN_HPO_XGB_1H_MAX_DEPTH"
+
+
+def test_keys_name_model_code_timeframe_and_param() -> None:
+    assert default_key("xgboost", "1h", "max_depth") == KEY
+    assert default_key("catboost", "15m", "l2_leaf_reg") == "CVN_HPO_CB_15M_L2_LEAF_REG"
+    assert range_keys("lightgbm", "1d", "learning_rate") == tuple(
+        f"CVN_HPO_LGB_1D_LEARNING_RATE_RANGE_{p}" for p in ("MIN", "MAX", "SCALE")
+    )
+    parsed = parse_key("CVN_HPO_LR_4H_C_RANGE_MAX")
+    assert (parsed.model, parsed.timeframe, parsed.param, parsed.part) == ("logreg", "4h", "C", "RANGE_MAX")
+    for bad in ("CVN_HPO_ZZ_1H_X", "CVN_HPO_XGB_7M_MAX_DEPTH", "HPO_XGB_1H_MAX_DEPTH"):
+        with pytest.raises(KeyError, match="not a hyperparameter key"):
+            parse_key(bad)
+
+
+def test_the_type_table_is_the_one_source_of_types() -> None:
+    assert (
+        param_type("max_depth") is int and param_type("LEARNING_RATE") is float and param_type("c") is float
+    )
+    with pytest.raises(KeyError, match="no declared type; add it to PARAM_TYPES"):
+        param_type("mystery")
+
+
+def test_environment_wins_over_the_table(engine: sa.Engine) -> None:
+    set_value(engine, KEY, "5", "alice")
+    assert Resolver(engine, environ={}).resolve("xgboost", "1h", "max_depth") == 5
+    assert Resolver(engine, environ={KEY: "9"}).resolve("xgboost", "1h", "max_depth") == 9
+
+
+def test_missing_key_fails_naming_it_and_how_to_set_it(engine: sa.Engine) -> None:
+    with pytest.raises(HyperparameterError) as info:
+        Resolver(engine, environ={}).resolve("xgboost", "1h", "max_depth")
+    assert info.value.key == KEY
+    assert f"cvn hp set {KEY}" in str(info.value) and "cvn hp seed --apply" in str(info.value)
+
+
+def test_fallback_is_visible_as_a_warning_event(engine: sa.Engine, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="cvn_assets.events"):
+        assert Resolver(engine, environ={}).resolve("xgboost", "1h", "max_depth", fallback=4) == 4
+    record = next(r for r in caplog.records if "hpo_fallback_applied" in r.getMessage())
+    assert (
+        record.levelno == logging.WARNING
+        and KEY in record.getMessage()
+        and '"value": "4"' in record.getMessage()
+    )
+
+
+def test_unparseable_value_fails_naming_the_key(engine: sa.Engine) -> None:
+    with pytest.raises(HyperparameterError, match=f"{KEY}: 'deep' is not a valid int"):
+        Resolver(engine, environ={KEY: "deep"}).resolve("xgboost", "1h", "max_depth")
+
+
+def _range(**values: str) -> dict[str, str]:
+    keys = range_keys("xgboost", "1h", "learning_rate")
+    return dict(zip(keys, (values.get("low"), values.get("high"), values.get("scale")), strict=True))
+
+
+def test_hpo_ranges_are_complete_ordered_and_scaled() -> None:
+    ok = Resolver(None, environ=_range(low="0.01", high="0.3", scale="log"))
+    assert ok.resolve_hpo_range("xgboost", "1h", "learning_rate") == (0.01, 0.3, "log")
+    cases = [
+        (_range(low="0.01", high="0.3"), "_RANGE_SCALE: is not set"),
+        (_range(low="0.5", high="0.3", scale="linear"), "range min 0.5 is above max 0.3"),
+        (_range(low="0.01", high="0.3", scale="cubic"), "scale 'cubic' is not one of"),
+        (_range(low="0", high="0.3", scale="log"), "log-scale range needs min > 0"),
+        (_range(low="x", high="0.3", scale="log"), "'x' is not a valid float"),
+    ]
+    for environ, message in cases:
+        with pytest.raises(HyperparameterError, match=message):
+            Resolver(None, environ={k: v for k, v in environ.items() if v is not None}).resolve_hpo_range(
+                "xgboost", "1h", "learning_rate"
+            )
+
+
+def test_every_change_is_kept_in_history(engine: sa.Engine) -> None:
+    assert set_value(engine, KEY, "5", "alice") is True
+    assert set_value(engine, KEY, "5", "bob") is False  # same value: no change, no history row
+    assert set_value(engine, KEY, "7", "bob") is True
+    with engine.connect() as conn:
+        assert get_value(conn, KEY) == "7"
+        assert [(old, new, who) for old, new, who, _ in history(conn, KEY)] == [
+            (None, "5", "alice"),
+            ("5", "7", "bob"),
+        ]
+
+
+def test_set_validates_before_writing() -> None:
+    validate_assignment(KEY, "6")
+    validate_assignment(f"{KEY}_RANGE_SCALE", "log")
+    with pytest.raises(HyperparameterError, match="'six' is not a valid int"):
+        validate_assignment(KEY, "six")
+    with pytest.raises(HyperparameterError, match="scale 'linearish'"):
+        validate_assignment(f"{KEY}_RANGE_SCALE", "linearish")
+
+
+def test_cli_set_get_list(tmp_path, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
+    home = str(tmp_path / "h")
+    assert main(["hp", "set", KEY, "6", "--by", "alice", "--home", home]) == 0
+    assert main(["hp", "set", KEY, "7", "--by", "bob", "--home", home]) == 0
+    assert main(["hp", "get", KEY, "--home", home]) == 0
+    out = capsys.readouterr().out
+    assert f"{KEY} = 7  (ftf_config)" in out and "alice: <unset> -> 6" in out and "bob: 6 -> 7" in out
+    assert main(["hp", "list", "CVN_HPO_XGB", "--home", home]) == 0
+    assert f"{KEY} = 7" in capsys.readouterr().out
+    assert main(["hp", "set", KEY, "deep", "--home", home]) == 2
+    assert "'deep' is not a valid int" in capsys.readouterr().err
+    assert main(["hp", "get", "CVN_HPO_XGB_1H_GAMMA", "--home", home]) == 1
