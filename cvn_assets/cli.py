@@ -165,6 +165,54 @@ def cmd_hp_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hp_seed(args: argparse.Namespace) -> int:
+    from cvn_assets.harness.registry import registered_models
+    from cvn_assets.hyperparams.seeding import apply_seed, load_values, plan_seed, seed_values
+
+    values = load_values()
+    models = [m for m in registered_models() if m in values]
+    for model in sorted(set(registered_models()) - set(models)):
+        print(f"warning: no values for registered model '{model}' in the values file; its keys are not seeded",
+              file=sys.stderr)  # fmt: skip
+    engine = _hp_engine(args)
+    with engine.connect() as conn:
+        actions = plan_seed(conn, seed_values(models), force=args.force)
+    counts: dict[str, int] = {}
+    for a in actions:
+        counts[a.action] = counts.get(a.action, 0) + 1
+        flag = "  [TODO_PER_TF]" if a.seed.replicated else ""
+        if a.action == "conflict":
+            print(f"warning: skip     {a.seed.key}: ftf_config has {a.existing}, the values file {a.seed.value} "
+                  "(--force overwrites)", file=sys.stderr)  # fmt: skip
+        elif a.action != "same":
+            print(f"{a.action:9s} {a.seed.key} = {a.seed.value}{flag}")
+    if args.apply:
+        written = apply_seed(engine, actions)
+        print(f"applied: {written} keys written", end="")
+    else:
+        print("dry run: nothing written (--apply writes)", end="")
+    print(f"; {', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}; "
+          f"{sum(a.seed.replicated for a in actions)} values replicated across timeframes [TODO_PER_TF]")  # fmt: skip
+    return 0
+
+
+def cmd_hp_audit(args: argparse.Namespace) -> int:
+    from cvn_assets.hyperparams.resolver import Resolver
+    from cvn_assets.hyperparams.seeding import required_keys
+
+    config = load_config(args.config)
+    resolver = Resolver(_hp_engine(args))
+    keys = required_keys(list(config.models), config.timeframe)
+    missing = [k for k in keys if resolver.raw(k) is None]
+    share = 100.0 * (len(keys) - len(missing)) / len(keys) if keys else 100.0
+    print(
+        f"{share:.1f}% of {len(keys)} required keys present for models {list(config.models)} on {config.timeframe}"
+    )
+    for key in missing:
+        print(f"  missing {key}")
+    return 0 if not missing else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cvn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -201,7 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
     hp_list = hp_sub.add_parser("list", help="list keys (optionally under a prefix such as CVN_HPO_XGB_1H)")
     hp_list.add_argument("prefix", nargs="?", default="")
     hp_list.set_defaults(handler=cmd_hp_list)
-    for p in (hp_set, hp_get, hp_list):
+    hp_seed = hp_sub.add_parser(
+        "seed", help="write the committed defaults and ranges (values.yaml) into ftf_config"
+    )
+    mode = hp_seed.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--dry-run", action="store_true", help="show what would change")
+    mode.add_argument("--apply", action="store_true", help="write it")
+    hp_seed.add_argument("--force", action="store_true", help="overwrite keys whose value differs")
+    hp_seed.set_defaults(handler=cmd_hp_seed)
+    hp_audit = hp_sub.add_parser(
+        "audit", help="share of required keys present for a sweep's models and timeframe"
+    )
+    hp_audit.add_argument("--config", help="sweep config (default: the packaged demo config)")
+    hp_audit.set_defaults(handler=cmd_hp_audit)
+    for p in (hp_set, hp_get, hp_list, hp_seed, hp_audit):
         p.add_argument("--home")
     return parser
 

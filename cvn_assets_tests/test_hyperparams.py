@@ -121,3 +121,59 @@ def test_cli_set_get_list(tmp_path, capsys: pytest.CaptureFixture) -> None:  # n
     assert main(["hp", "set", KEY, "deep", "--home", home]) == 2
     assert "'deep' is not a valid int" in capsys.readouterr().err
     assert main(["hp", "get", "CVN_HPO_XGB_1H_GAMMA", "--home", home]) == 1
+
+
+def test_seed_is_idempotent_and_skips_conflicts_unless_forced(engine: sa.Engine, tmp_path) -> None:  # noqa: ANN001
+    from cvn_assets.hyperparams.seeding import apply_seed, plan_seed, seed_values
+
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        "xgboost:\n  defaults: {max_depth: 5}\n  ranges: {max_depth: [3, 8, linear]}\n"
+        "  per_timeframe: {1h: {max_depth: 6}}\n"
+    )
+    seeds = seed_values(["xgboost"], ["1h", "4h"], path=values)
+    assert len(seeds) == 2 * 4
+    flagged = {s.key: s.replicated for s in seeds}
+    assert flagged["CVN_HPO_XGB_1H_MAX_DEPTH"] is False and flagged["CVN_HPO_XGB_4H_MAX_DEPTH"] is True
+    assert {s.key: s.value for s in seeds}["CVN_HPO_XGB_1H_MAX_DEPTH"] == "6"
+
+    with engine.connect() as conn:
+        assert {a.action for a in plan_seed(conn, seeds, force=False)} == {"add"}  # a dry run writes nothing
+        assert get_value(conn, "CVN_HPO_XGB_4H_MAX_DEPTH") is None
+    with engine.connect() as conn:
+        assert apply_seed(engine, plan_seed(conn, seeds, force=False)) == 8
+    with engine.connect() as conn:
+        assert apply_seed(engine, plan_seed(conn, seeds, force=False)) == 0  # same values: no-op
+
+    set_value(engine, "CVN_HPO_XGB_4H_MAX_DEPTH", "4", "alice")
+    with engine.connect() as conn:
+        actions = {a.seed.key: a.action for a in plan_seed(conn, seeds, force=False)}
+        assert actions["CVN_HPO_XGB_4H_MAX_DEPTH"] == "conflict"
+        apply_seed(engine, plan_seed(conn, seeds, force=False))
+        assert get_value(conn, "CVN_HPO_XGB_4H_MAX_DEPTH") == "4"  # an operator's value is kept
+    with engine.connect() as conn:
+        apply_seed(engine, plan_seed(conn, seeds, force=True))
+        assert get_value(conn, "CVN_HPO_XGB_4H_MAX_DEPTH") == "5"
+
+
+def test_values_file_covers_every_in_tree_model_with_typed_parameters() -> None:
+    from cvn_assets.hyperparams.seeding import load_values, seed_values
+
+    values = load_values()
+    assert {"xgboost", "lightgbm", "catboost", "logreg"} <= set(values)
+    assert len(seed_values(list(values))) > 0  # every value parses to its declared type
+
+
+def test_cli_seed_and_audit(tmp_path, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
+    home = str(tmp_path / "h")
+    assert main(["hp", "audit", "--home", home]) == 1
+    assert "0.0% of" in capsys.readouterr().out
+    assert main(["hp", "seed", "--dry-run", "--home", home]) == 0
+    out = capsys.readouterr().out
+    assert "dry run: nothing written" in out and "[TODO_PER_TF]" in out
+    assert main(["hp", "audit", "--home", home]) == 1
+    assert main(["hp", "seed", "--apply", "--home", home]) == 0
+    assert main(["hp", "seed", "--apply", "--home", home]) == 0
+    assert "applied: 0 keys written" in capsys.readouterr().out
+    assert main(["hp", "audit", "--home", home]) == 0
+    assert "100.0% of 84 required keys present" in capsys.readouterr().out
