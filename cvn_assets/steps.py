@@ -1,4 +1,4 @@
-"""One function per asset: the computations the Dagster assets wire together.
+"""One function per asset (and the sweep's variant selection): what the Dagster assets wire together.
 
 The Dagster layer calls exactly these, and so does `bench/orchestration_overhead.py` in a plain loop,
 which is how the orchestration overhead is measured on identical work.

@@ -73,3 +73,35 @@ def test_config_file_errors_name_the_file(tmp_path: Path) -> None:
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(listy)
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "message"),
+    [
+        ({"models": {"nope": {"params": {"a": 1}}}}, "models.nope", "no model registered as 'nope'"),
+        ({"ensembles": {"nope": {}}}, "ensembles.nope", "no ensemble registered as 'nope'"),
+        (
+            {"ensembles": {"blend_avg": {}}},
+            "ensembles.blend_avg",
+            "base models ['lightgbm', 'catboost'] are not configured",
+        ),
+    ],
+)
+def test_unknown_model_or_ensemble_fails_naming_the_key(override: dict, key: str, message: str) -> None:
+    from cvn_assets import steps
+
+    plan = plan_sweep(parse_config(small_raw_config(**override)))
+    with pytest.raises(ConfigError) as info:
+        steps.model_names(plan)
+        steps.ensemble_names(plan)
+    assert info.value.key == key and message in str(info.value)
+
+
+def test_disabled_ensemble_does_not_run() -> None:
+    from cvn_assets import steps
+
+    raw = small_raw_config()
+    raw["models"] |= {"lightgbm": {"params": {"n_estimators": 5}}, "catboost": {"params": {"iterations": 5}}}
+    assert "blend_avg" in steps.ensemble_names(plan_sweep(parse_config(raw)))
+    raw["ensembles"] = {"blend_avg": {"enabled": False}}
+    assert "blend_avg" not in steps.ensemble_names(plan_sweep(parse_config(raw)))

@@ -18,6 +18,7 @@ from cvn_assets.defs.keys import (
 from cvn_assets.harness.contracts import TrainedArtifact
 from cvn_assets.harness.events import Event
 from cvn_assets.harness.predictions import VariantPredictions
+from cvn_assets.harness.registry import get_ensemble
 from cvn_assets.version import code_version
 
 
@@ -82,7 +83,7 @@ def _predictions_metadata(preds: VariantPredictions) -> dict[str, float | int]:
 
 
 def _ensemble_asset(plan: SweepPlan, name: str) -> dg.AssetsDefinition:
-    base_models = steps.registered_ensembles()[name].base_models
+    base_models = get_ensemble(name).base_models
 
     @dg.asset(
         key=ensemble_key(name),
