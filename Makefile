@@ -30,6 +30,8 @@ lint: setup
 
 ## The Dagster UI over the demo's instance and results.
 ui: setup
+	mkdir -p .cvn_home/dagster
+	test -f .cvn_home/dagster/dagster.yaml || cp dagster.yaml .cvn_home/dagster/dagster.yaml
 	DAGSTER_HOME=$(CURDIR)/.cvn_home/dagster CVN_HOME=$(CURDIR)/.cvn_home $(BIN)/dagster dev -w workspace.yaml
 
 bench: setup

@@ -1,4 +1,5 @@
-"""The `cvn` command: run a sweep, show its plan and summary, migrate the results database."""
+"""The `cvn` command: run a sweep, show its plan and summary, migrate the results database, and edit,
+seed and audit the hyperparameter keys."""
 
 from __future__ import annotations
 
