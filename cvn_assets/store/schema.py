@@ -26,6 +26,27 @@ def _metric_columns(names: tuple[str, ...], integer: tuple[str, ...] = ()) -> li
     ]
 
 
+def _key_columns(member: str, member_length: int) -> list[sa.Column]:
+    """The partition key (run, strategy, crypto, fold, cost) around the column that varies inside it."""
+    return [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(100), nullable=False),
+        sa.Column("strategy", sa.String(100), nullable=False),
+        sa.Column(member, sa.String(member_length), nullable=False),
+        sa.Column("crypto", sa.String(40), nullable=False),
+        sa.Column("fold_id", sa.String(20), nullable=False),
+        sa.Column("cost_bps", sa.Integer, nullable=False),
+    ]
+
+
+def _key_constraints(table: str, key: tuple[str, ...]) -> list[sa.SchemaItem]:
+    return [
+        sa.UniqueConstraint(*key, name=f"uq_{table}_key"),
+        sa.CheckConstraint("cost_bps >= 0", name=f"ck_{table}_cost_bps"),
+        sa.Index(f"ix_{table}_partition", "run_id", "crypto", "fold_id"),
+    ]
+
+
 def _provenance_columns() -> list[sa.Column]:
     return [
         sa.Column("data_hash", sa.String(64), nullable=True),
@@ -41,38 +62,22 @@ def _provenance_columns() -> list[sa.Column]:
 finetune_results = sa.Table(
     "finetune_results",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(100), nullable=False),
-    sa.Column("strategy", sa.String(100), nullable=False),
-    sa.Column("variant", sa.String(100), nullable=False),
-    sa.Column("crypto", sa.String(40), nullable=False),
-    sa.Column("fold_id", sa.String(20), nullable=False),
-    sa.Column("cost_bps", sa.Integer, nullable=False),
+    *_key_columns("variant", 100),
     *_metric_columns(RESULT_METRICS, integer=("n_trades",)),
     sa.Column("model_hyperparams", sa.Text, nullable=True),  # JSON; NULL only where no value exists
     sa.Column("feature_hash", sa.String(64), nullable=True),
     sa.Column("optuna_trial_id", sa.Integer, nullable=True),
     *_provenance_columns(),
-    sa.UniqueConstraint(*RESULT_KEY, name="uq_finetune_results_key"),
-    sa.CheckConstraint("cost_bps >= 0", name="ck_finetune_results_cost_bps"),
-    sa.Index("ix_finetune_results_partition", "run_id", "crypto", "fold_id"),
+    *_key_constraints("finetune_results", RESULT_KEY),
 )
 
 finetune_baselines = sa.Table(
     "finetune_baselines",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(100), nullable=False),
-    sa.Column("strategy", sa.String(100), nullable=False),
-    sa.Column("baseline_type", sa.String(40), nullable=False),
-    sa.Column("crypto", sa.String(40), nullable=False),
-    sa.Column("fold_id", sa.String(20), nullable=False),
-    sa.Column("cost_bps", sa.Integer, nullable=False),
+    *_key_columns("baseline_type", 40),
     *_metric_columns(ECONOMIC_METRICS),  # n_trades is a mean over seeds for the random baseline
     *_provenance_columns(),
-    sa.UniqueConstraint(*BASELINE_KEY, name="uq_finetune_baselines_key"),
-    sa.CheckConstraint("cost_bps >= 0", name="ck_finetune_baselines_cost_bps"),
-    sa.Index("ix_finetune_baselines_partition", "run_id", "crypto", "fold_id"),
+    *_key_constraints("finetune_baselines", BASELINE_KEY),
 )
 
 
