@@ -125,3 +125,14 @@ def test_threshold_sweep_and_meta_labeling_are_opt_in_and_guarded(dataset: FoldD
         assert picked.fields["val_signal_rate"] <= 1.5 * picked.fields["base_rate"] + 1e-12
     complete = next(e for e in swept.events if e.name == "training_complete")
     assert complete.fields["meta_labeling"] == (swept.meta_model is not None)
+
+
+def test_stored_probabilities_are_the_calibrated_predictions_of_the_splits(dataset: FoldDataset) -> None:
+    from cvn_assets.harness.predictions import predict_splits
+
+    artifact = _train("xgboost", dataset)
+    preds = predict_splits(artifact, dataset)
+    np.testing.assert_allclose(
+        preds.validation, artifact.predict_proba(dataset.validation)[:, 1], rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(preds.test, artifact.predict_proba(dataset.test)[:, 1], rtol=0, atol=1e-12)

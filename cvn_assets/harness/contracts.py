@@ -58,6 +58,10 @@ class TrainedArtifact:
     version: FeatureVersion
     val_metrics: SplitMetrics
     test_metrics: SplitMetrics
+    # Calibrated P(buy) of the dataset it was trained on (validation and test rows, in order): computed for
+    # the metrics anyway, so the predictions step need not predict again. Predictions, not training data.
+    validation_proba: np.ndarray
+    test_proba: np.ndarray
     events: tuple[Event, ...] = field(default=())
     meta_model: MetaLabeler | None = None
 

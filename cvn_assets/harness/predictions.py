@@ -39,6 +39,7 @@ def predict_splits(artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPr
         optuna_trial_id=None,
         feature_hash=artifact.version.feature_hash,
         data_hash=artifact.version.data_hash,
-        validation=artifact.predict_proba(dataset.validation)[:, 1],
-        test=artifact.predict_proba(dataset.test)[:, 1],
+        # The same dataset (checked above): the artifact's own calibrated probabilities are these splits'.
+        validation=artifact.validation_proba,
+        test=artifact.test_proba,
     )

@@ -148,6 +148,8 @@ def train_one(
         version=FeatureVersion(dataset.feature_hash, dataset.data_hash, code_version),
         val_metrics=val_metrics,
         test_metrics=test_metrics,
+        validation_proba=p_val,
+        test_proba=p_test,
         events=tuple(events),
         meta_model=meta_model,
     )
