@@ -23,7 +23,6 @@ from cvn_assets.core.loaders import load_ohlcv
 from cvn_assets.core.sweep_plan import SweepPlan
 from cvn_assets.core.timeframes import bar_delta, bars_per_year
 from cvn_assets.harness.ensemble import combine_one
-from cvn_assets.harness.metrics import classification_metrics
 from cvn_assets.harness.predictions import VariantPredictions, predict_splits
 from cvn_assets.harness.registry import registered_ensembles, registered_models
 from cvn_assets.harness.train import TrainedArtifact, train_one
@@ -189,12 +188,11 @@ def result_rows(
             )
         row = _partition_columns(plan, dataset, cost_bps, dagster_run_id)
         econ: dict[str, Economics] = {}
-        for split in ("validation", "test"):
+        for split, metrics in (("validation", v.val_metrics), ("test", v.test_metrics)):
             frame = dataset.split(split)
             proba = getattr(v, split)
             suffix = SPLIT_SUFFIX[split]
-            for name, value in classification_metrics(frame["label"].to_numpy(), proba, v.threshold).items():
-                row[f"{name}{suffix}"] = value
+            row.update({f"{name}{suffix}": value for name, value in metrics.as_dict().items()})
             row[f"threshold_buy{suffix}"] = v.threshold
             econ[split] = variant_economics(frame, proba, v.threshold, cost, per_year)
         row.update(_economics_columns(econ))

@@ -136,3 +136,16 @@ def test_stored_probabilities_are_the_calibrated_predictions_of_the_splits(datas
         preds.validation, artifact.predict_proba(dataset.validation)[:, 1], rtol=0, atol=1e-12
     )
     np.testing.assert_allclose(preds.test, artifact.predict_proba(dataset.test)[:, 1], rtol=0, atol=1e-12)
+
+
+def test_carried_metrics_equal_metrics_of_the_carried_probabilities(dataset: FoldDataset) -> None:
+    from cvn_assets.harness.metrics import classification_metrics
+    from cvn_assets.harness.predictions import predict_splits
+
+    preds = predict_splits(_train("lightgbm", dataset), dataset)
+    for split, metrics, proba in (
+        ("validation", preds.val_metrics, preds.validation),
+        ("test", preds.test_metrics, preds.test),
+    ):
+        expected = classification_metrics(dataset.split(split)["label"].to_numpy(), proba, preds.threshold)
+        assert metrics.as_dict() == pytest.approx(expected)

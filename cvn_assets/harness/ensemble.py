@@ -13,7 +13,7 @@ from cvn_assets.config import HarnessSettings
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.harness.predictions import VariantPredictions
 from cvn_assets.harness.registry import get_ensemble
-from cvn_assets.harness.train import choose_threshold
+from cvn_assets.harness.train import choose_threshold, split_metrics
 
 
 def combine_one(
@@ -42,6 +42,7 @@ def combine_one(
     p_val = np.asarray(ensemble.predict(val), dtype=float)
     p_test = np.asarray(ensemble.predict({m: base[m].test for m in spec.base_models}), dtype=float)
     choice, events = choose_threshold(name, p_val, y_val, threshold, harness)
+    y_test = dataset.split("test")["label"].to_numpy(dtype=int)
     return VariantPredictions(
         variant=name,
         threshold=choice.threshold,
@@ -51,5 +52,7 @@ def combine_one(
         data_hash=dataset.data_hash,
         validation=p_val,
         test=p_test,
+        val_metrics=split_metrics(y_val, p_val, choice.threshold),
+        test_metrics=split_metrics(y_test, p_test, choice.threshold),
         events=tuple(events),
     )

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from cvn_assets.core.datasets import FoldDataset
-from cvn_assets.harness.contracts import TrainedArtifact
+from cvn_assets.harness.contracts import SplitMetrics, TrainedArtifact
 from cvn_assets.harness.events import Event
 
 
@@ -23,6 +23,9 @@ class VariantPredictions:
     data_hash: str
     validation: np.ndarray  # calibrated P(label = 1) for each validation row of the fold dataset, in order
     test: np.ndarray
+    # Classification metrics at `threshold`, computed once where the probabilities are made.
+    val_metrics: SplitMetrics
+    test_metrics: SplitMetrics
     events: tuple[Event, ...] = field(default=())
 
 
@@ -42,4 +45,6 @@ def predict_splits(artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPr
         # The same dataset (checked above): the artifact's own calibrated probabilities are these splits'.
         validation=artifact.validation_proba,
         test=artifact.test_proba,
+        val_metrics=artifact.val_metrics,
+        test_metrics=artifact.test_metrics,
     )
