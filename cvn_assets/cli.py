@@ -11,10 +11,15 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 
 from cvn_assets.config import DEFAULT_CONFIG_PATH, load_config
 from cvn_assets.core.errors import CvnError
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
+from cvn_assets.harness.registry import registered_models
+from cvn_assets.hyperparams.model_params import coverage, resolve_sweep
+from cvn_assets.hyperparams.resolver import Resolver
+from cvn_assets.hyperparams.seeding import SeedAction, apply_seed, load_values, plan_seed, seed_values
 from cvn_assets.store.engine import cvn_home, database_url, get_engine, upgrade
 from cvn_assets.store.reports import summary
 
@@ -60,6 +65,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     root = _prepare_home(args.home)
     plan = _plan(args.config)
+    if args.command == "demo":
+        # The embedded default works out of the box: write the committed hyperparameter values that are
+        # not set yet (never overwriting one), exactly as `cvn hp seed --apply` would.
+        written = apply_seed(_hp_engine(args), _seed_actions(_hp_engine(args), force=False))
+        print(f"hyperparameters: {written} missing keys seeded into ftf_config from the values file")
     defs = build_definitions(plan)
     started = time.perf_counter()
     print(
@@ -121,7 +131,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _hp_engine(args: argparse.Namespace):  # noqa: ANN202
+def _hp_engine(args: argparse.Namespace) -> sa.Engine:
     _prepare_home(args.home)
     url = database_url()
     upgrade(url)
@@ -166,18 +176,20 @@ def cmd_hp_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_hp_seed(args: argparse.Namespace) -> int:
-    from cvn_assets.harness.registry import registered_models
-    from cvn_assets.hyperparams.seeding import apply_seed, load_values, plan_seed, seed_values
-
+def _seed_actions(engine: sa.Engine, force: bool) -> list[SeedAction]:
+    """What seeding would do for every registered model the values file covers, on every timeframe."""
     values = load_values()
     models = [m for m in registered_models() if m in values]
     for model in sorted(set(registered_models()) - set(models)):
         print(f"warning: no values for registered model '{model}' in the values file; its keys are not seeded",
               file=sys.stderr)  # fmt: skip
-    engine = _hp_engine(args)
     with engine.connect() as conn:
-        actions = plan_seed(conn, seed_values(models), force=args.force)
+        return plan_seed(conn, seed_values(models), force=force)
+
+
+def cmd_hp_seed(args: argparse.Namespace) -> int:
+    engine = _hp_engine(args)
+    actions = _seed_actions(engine, args.force)
     counts: dict[str, int] = {}
     for a in actions:
         counts[a.action] = counts.get(a.action, 0) + 1
@@ -198,20 +210,13 @@ def cmd_hp_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_hp_audit(args: argparse.Namespace) -> int:
-    from cvn_assets.hyperparams.resolver import Resolver
-    from cvn_assets.hyperparams.seeding import required_keys
-
+    """The same coverage the `hyperparameters_complete` asset check reports before training."""
     config = load_config(args.config)
-    resolver = Resolver(_hp_engine(args))
-    keys = required_keys(list(config.models), config.timeframe)
-    missing = [k for k in keys if resolver.raw(k) is None]
-    share = 100.0 * (len(keys) - len(missing)) / len(keys) if keys else 100.0
-    print(
-        f"{share:.1f}% of {len(keys)} required keys present for models {list(config.models)} on {config.timeframe}"
-    )
-    for key in missing:
+    cover = coverage(resolve_sweep(Resolver(_hp_engine(args)), config, allow_fallback=False))
+    print(cover.describe(list(config.models)))
+    for key in cover.not_set:
         print(f"  missing {key}")
-    return 0 if not missing else 1
+    return 0 if cover.complete else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -101,8 +101,31 @@ class FoldSettings(_Strict):
         return value
 
 
+HpoMode = Literal["fixed", "search"]
+
+
 class ModelSettings(_Strict):
-    params: dict[str, ParamValue] = Field(min_length=1)
+    """A model in the sweep. Its hyperparameters are not written here: they resolve from
+    CVN_HPO_<CODE>_<TF>_<PARAM> keys (the environment, then the ftf_config table; `cvn hp list`)."""
+
+    hpo: HpoMode | None = None  # default: hpo.mode
+
+
+class HpoSettings(_Strict):
+    """How models get their hyperparameters: the resolved defaults (fixed) or an Optuna search over the
+    resolved ranges (search), per model x crypto x fold, on the validation split only."""
+
+    mode: HpoMode = "fixed"
+    n_trials: int = Field(20, ge=1)  # finished trials per study, counted across resumes
+    timeout_s: float | None = Field(None, gt=0)  # a wall-clock cap per study on top of n_trials
+    sampler_startup_trials: int = Field(5, ge=0)  # TPE: random trials before it models the objective
+    pruner: Literal["median", "none"] = "median"
+    pruner_startup_trials: int = Field(3, ge=0)  # no pruning until this many trials have finished
+    pruner_warmup_rounds: int = Field(50, ge=0)  # no pruning of a trial before this boosting round
+    report_every_rounds: int = Field(10, ge=1)  # validation loss reported to the pruner every n rounds
+    # Off by default: a missing key fails the sweep. On: the committed values file fills the gap, each
+    # time with a hpo_fallback_applied warning event, and the fallback-rate check watches the share.
+    allow_fallback: bool = False
 
 
 class EnsembleSettings(_Strict):
@@ -132,6 +155,10 @@ class CheckSettings(_Strict):
     over_trading_min_trades: int = Field(
         10, ge=1
     )  # ...once it trades more than this (a median of 0 proves nothing)
+    # hpo_fallback_applied events per training_started, over each model's recent materializations
+    fallback_rate_warn: float = Field(0.01, ge=0)
+    fallback_rate_error: float = Field(0.05, ge=0)
+    fallback_rate_window: int = Field(20, ge=1)  # materializations per model asset
 
 
 class BacktestSettings(_Strict):
@@ -158,6 +185,7 @@ class SweepConfig(_Strict):
     labels: LabelSettings = LabelSettings()
     folds: FoldSettings = FoldSettings()
     models: dict[str, ModelSettings] = Field(min_length=1)
+    hpo: HpoSettings = HpoSettings()
     # Every registered ensemble whose base models are all configured runs unless disabled here.
     ensembles: dict[str, EnsembleSettings] = Field(default_factory=dict)
     harness: HarnessSettings = HarnessSettings()
@@ -167,6 +195,12 @@ class SweepConfig(_Strict):
     baselines: BaselineSettings = BaselineSettings()
     seed: int = 42
     runtime: RuntimeSettings = RuntimeSettings()
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _bare_model_names(cls, value: Any) -> Any:
+        # `xgboost:` with nothing under it means "this model, with the sweep's HPO mode".
+        return {k: v if v is not None else {} for k, v in value.items()} if isinstance(value, dict) else value
 
     @field_validator("costs_bps")
     @classmethod
@@ -195,6 +229,9 @@ class SweepConfig(_Strict):
     @property
     def purge_bars(self) -> int:
         return self.folds.purge_bars if self.folds.purge_bars is not None else self.labels.horizon_bars
+
+    def hpo_mode(self, model: str) -> HpoMode:
+        return self.models[model].hpo or self.hpo.mode
 
     @property
     def cryptos(self) -> list[str]:

@@ -16,6 +16,7 @@ from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
 from cvn_assets.defs.checks import build_checks
 from cvn_assets.defs.data_assets import build_data_assets
 from cvn_assets.defs.economics_assets import build_economics_assets
+from cvn_assets.defs.hyperparam_assets import build_hyperparameter_assets
 from cvn_assets.defs.jobs import build_jobs
 from cvn_assets.defs.model_assets import build_model_assets
 from cvn_assets.defs.resources import ResultsStore, results_store_from_env
@@ -26,9 +27,15 @@ def build_definitions(
     plan: SweepPlan, *, artifacts_dir: Path | None = None, results_store: ResultsStore | None = None
 ) -> dg.Definitions:
     artifacts = artifacts_dir or cvn_home() / "artifacts"
+    hp_asset, *hp_checks = build_hyperparameter_assets(plan)
     return dg.Definitions(
-        assets=[*build_data_assets(plan), *build_model_assets(plan), *build_economics_assets(plan)],
-        asset_checks=build_checks(plan),
+        assets=[
+            *build_data_assets(plan),
+            hp_asset,
+            *build_model_assets(plan),
+            *build_economics_assets(plan),
+        ],
+        asset_checks=[*hp_checks, *build_checks(plan)],
         jobs=build_jobs(plan),
         resources={
             "io_manager": dg.FilesystemIOManager(base_dir=str(artifacts)),

@@ -23,9 +23,12 @@ from cvn_assets.core.loaders import load_ohlcv
 from cvn_assets.core.sweep_plan import SweepPlan
 from cvn_assets.core.timeframes import bar_delta, bars_per_year
 from cvn_assets.harness.ensemble import combine_one
+from cvn_assets.harness.hpo import search, study_name
 from cvn_assets.harness.predictions import VariantPredictions, predict_splits
 from cvn_assets.harness.registry import registered_ensembles, registered_models
 from cvn_assets.harness.train import TrainedArtifact, train_one
+from cvn_assets.hyperparams.model_params import ModelHyperparams, resolve_sweep
+from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.store.schema import COST_BASIS_BACKTESTED
 from cvn_assets.version import code_version
 
@@ -92,17 +95,48 @@ def ensemble_names(plan: SweepPlan) -> list[str]:
     ]
 
 
-def train_model(plan: SweepPlan, model_name: str, dataset: FoldDataset) -> TrainedArtifact:
+def hyperparameters(plan: SweepPlan, resolver: Resolver) -> dict[str, ModelHyperparams]:
+    """Every configured model's resolved hyperparameters (missing keys listed, for the coverage check)."""
+    model_names(plan)
+    return resolve_sweep(resolver, plan.config)
+
+
+def train_model(
+    plan: SweepPlan,
+    model_name: str,
+    dataset: FoldDataset,
+    hp: ModelHyperparams,
+    storage_url: str | None = None,
+) -> TrainedArtifact:
+    """Fixed mode trains with the resolved defaults; search mode runs (or resumes) the Optuna study stored
+    in the results database at `storage_url`, then trains its winner through the same `train_one`."""
+    hp.require_complete()
     cfg = plan.config
+    params, found = hp.values, None
+    if hp.search:
+        if storage_url is None:
+            raise ValueError(f"{model_name}: an HPO search needs the results database to store its study")
+        params, found = search(
+            model_name,
+            dataset,
+            hp,
+            cfg.hpo,
+            storage_url=storage_url,
+            name=study_name(plan.run_id, dataset.crypto, dataset.fold.fold_id, hp, dataset.data_hash),
+            seed=cfg.seed,
+            threads=cfg.runtime.threads,
+            class_balance=cfg.harness.class_balance,
+        )
     return train_one(
         model_name,
         dataset,
-        cfg.models[model_name].params,
+        params,
         harness=cfg.harness,
         threshold=cfg.backtest.entry_threshold,
         seed=cfg.seed,
         threads=cfg.runtime.threads,
         code_version=code_version(),
+        search=found,
     )
 
 

@@ -14,6 +14,8 @@ import yaml
 
 from cvn_assets.config import DEFAULT_CONFIG_PATH, SweepConfig, parse_config
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
+from cvn_assets.hyperparams.keys import default_key, range_keys
+from cvn_assets.hyperparams.seeding import load_values, seed_values
 from cvn_assets.store.engine import get_engine, upgrade
 from cvn_assets_tests.services import ephemeral_postgres, s3_endpoint
 
@@ -25,12 +27,44 @@ SMALL_CONFIG: dict[str, Any] = {
     "features": {"windows": [6, 24]},
     "labels": {"horizon_bars": 12, "take_profit_atr": 2.0, "stop_loss_atr": 1.0, "atr_window": 12},
     "folds": {"train": "90d", "validation": "20d", "test": "20d", "max_folds": 2},
-    "models": {"xgboost": {"params": {"n_estimators": 15, "max_depth": 3, "learning_rate": 0.1}}},
+    "models": {"xgboost": {}},
     "costs_bps": [0, 10],
     "backtest": {"entry_threshold": 0.4, "slippage_bps": 1.0},
     "baselines": {"random_seeds": 8, "random_entry_prob": 0.05},
     "runtime": {"threads": 1},
 }
+
+
+# The tests' sweeps train small models. Their hyperparameters are set the way an operator may set them, as
+# environment variables (which win over ftf_config): every key the values file lists, with smaller trees.
+SMALL_HYPERPARAMS: dict[str, dict[str, Any]] = {
+    "xgboost": {"n_estimators": 15, "max_depth": 3, "learning_rate": 0.1},
+    "lightgbm": {"n_estimators": 15, "num_leaves": 7, "learning_rate": 0.1},
+    "catboost": {"iterations": 15, "depth": 3, "learning_rate": 0.1},
+}
+SMALL_RANGES: dict[str, dict[str, tuple[Any, Any, str]]] = {
+    "xgboost": {"n_estimators": (10, 60, "linear"), "max_depth": (2, 4, "linear")},
+    "lightgbm": {"n_estimators": (10, 60, "linear"), "num_leaves": (3, 15, "log")},
+    "catboost": {"iterations": (10, 60, "linear"), "depth": (2, 4, "linear")},
+}
+
+
+def hyperparameter_environ(timeframe: str = "1h") -> dict[str, str]:
+    env = {s.key: s.value for s in seed_values(sorted(load_values()), [timeframe])}
+    for model, params in SMALL_HYPERPARAMS.items():
+        env |= {default_key(model, timeframe, p): str(v) for p, v in params.items()}
+    for model, ranges in SMALL_RANGES.items():
+        for param, bounds in ranges.items():
+            env |= dict(zip(range_keys(model, timeframe, param), map(str, bounds), strict=True))
+    return env
+
+
+@pytest.fixture
+def small_hyperparams(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = hyperparameter_environ()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +73,8 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CVN_HOME", str(tmp_path / "cvn_home"))
     monkeypatch.delenv("CVN_DATABASE_URL", raising=False)
     monkeypatch.delenv("CVN_SWEEP_CONFIG", raising=False)
+    for key in [k for k in os.environ if k.startswith("CVN_HPO_")]:
+        monkeypatch.delenv(key)
 
 
 def small_raw_config(**overrides: Any) -> dict[str, Any]:

@@ -8,6 +8,9 @@ import yaml
 from cvn_assets.cli import main
 from cvn_assets_tests.conftest import small_raw_config
 
+# Sweeps here train small models; their hyperparameters come from the environment (conftest).
+pytestmark = pytest.mark.usefixtures("small_hyperparams")
+
 
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> Path:
@@ -25,7 +28,7 @@ def test_sweep_prints_variants_vs_baselines_per_cost(tiny_config: Path, tmp_path
     assert "== cost 0 bps" in out and "== cost 10 bps" in out
     for name in ("xgboost", "buy_and_hold", "random", "naive"):
         assert name in out
-    assert "7 runs succeeded, 0 failed" in out and "asset checks: 8 passed, 0 failed" in out
+    assert "7 runs succeeded, 0 failed" in out and "asset checks: 14 passed, 0 failed" in out
     assert (home / "results.db").is_file() and (home / "dagster" / "dagster.yaml").is_file()
 
     assert main(["summary", "--config", str(tiny_config), "--home", str(home)]) == 0

@@ -22,9 +22,9 @@ def test_run_id_is_stable_and_changes_with_any_setting() -> None:
     assert a.run_id == b.run_id
     changed = small_raw_config(costs_bps=[0, 10, 20])
     assert parse_config(changed).run_id != a.run_id
-    params = small_raw_config()
-    params["models"]["xgboost"]["params"]["max_depth"] = 4
-    assert parse_config(params).run_id != a.run_id
+    searched = small_raw_config()
+    searched["models"]["xgboost"] = {"hpo": "search"}
+    assert parse_config(searched).run_id != a.run_id
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,13 @@ def test_run_id_is_stable_and_changes_with_any_setting() -> None:
         ({"folds": {"train": "ninety days"}}, "folds.train"),
         ({"folds": {"purge_bars": 3}}, "folds.purge_bars"),
         ({"models": {}}, "models"),
-        ({"models": {"xgboost": {"params": {}}}}, "models.xgboost.params"),
+        (
+            {"models": {"xgboost": {"params": {"max_depth": 4}}}},
+            "models.xgboost.params",
+        ),  # not here: ftf_config
+        ({"models": {"xgboost": {"hpo": "grid"}}}, "models.xgboost.hpo"),
+        ({"hpo": {"n_trials": 0}}, "hpo.n_trials"),
+        ({"hpo": {"pruner": "hyperband"}}, "hpo.pruner"),
         ({"backtest": {"entry_threshold": 1.5}}, "backtest.entry_threshold"),
         ({"labels": {"horizon_bars": "long"}}, "labels.horizon_bars"),
     ],
@@ -78,7 +84,7 @@ def test_config_file_errors_name_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "key", "message"),
     [
-        ({"models": {"nope": {"params": {"a": 1}}}}, "models.nope", "no model registered as 'nope'"),
+        ({"models": {"nope": {}}}, "models.nope", "no model registered as 'nope'"),
         ({"ensembles": {"nope": {}}}, "ensembles.nope", "no ensemble registered as 'nope'"),
         (
             {"ensembles": {"blend_avg": {}}},
@@ -101,7 +107,7 @@ def test_disabled_ensemble_does_not_run() -> None:
     from cvn_assets import steps
 
     raw = small_raw_config()
-    raw["models"] |= {"lightgbm": {"params": {"n_estimators": 5}}, "catboost": {"params": {"iterations": 5}}}
+    raw["models"] |= {"lightgbm": {}, "catboost": {}}
     assert "blend_avg" in steps.ensemble_names(plan_sweep(parse_config(raw)))
     raw["ensembles"] = {"blend_avg": {"enabled": False}}
     assert "blend_avg" not in steps.ensemble_names(plan_sweep(parse_config(raw)))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 import yaml
 
@@ -21,15 +22,27 @@ from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
 from cvn_assets.definitions import build_definitions
 from cvn_assets.defs.checks import AUDITS
 from cvn_assets.defs.jobs import AUDIT_JOB
-from cvn_assets.defs.keys import FEATURES, FOLD_DATASET, economics_key
+from cvn_assets.defs.keys import (
+    COVERAGE_CHECK,
+    FALLBACK_RATE_CHECK,
+    FEATURES,
+    FOLD_DATASET,
+    economics_key,
+)
 from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.hyperparams.model_params import resolve_model
+from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.runner import SweepReport, materialize_sweep
 from cvn_assets.store.engine import get_engine
 from cvn_assets.store.schema import finetune_baselines, finetune_results
-from cvn_assets_tests.conftest import SMALL_CONFIG, small_raw_config
+from cvn_assets_tests.conftest import SMALL_HYPERPARAMS, small_raw_config
 from cvn_assets_tests.fixtures import clean_bars
 
+# Sweeps here train small models; their hyperparameters come from the environment (conftest).
+pytestmark = pytest.mark.usefixtures("small_hyperparams")
+
 REPO = Path(__file__).resolve().parents[1]
+HP_CHECKS = (COVERAGE_CHECK, FALLBACK_RATE_CHECK)
 VOLATILE = {"id", "created_at", "dagster_run_id"}
 
 
@@ -60,14 +73,17 @@ def test_full_sweep_writes_keyed_rows_and_checks_pass(
         assert report.ok and not report.failed_checks, (report.failed, report.failed_checks)
         n_parts = len(small_plan.config.cryptos) * len(small_plan.folds)
         costs = small_plan.config.costs_bps
-        assert report.checks_passed == len(costs) * len(AUDITS)  # one audit run at the end of the sweep
+        # The coverage check in every partition run, then one audit run of every check at the end.
+        assert report.checks_passed == n_parts + len(costs) * len(AUDITS) + len(HP_CHECKS)
 
         results, baselines = _table(db_url, finetune_results), _table(db_url, finetune_baselines)
         assert len(results) == n_parts * len(costs)
         assert len(baselines) == n_parts * len(costs) * len(BASELINE_TYPES)
-        params = SMALL_CONFIG["models"]["xgboost"]["params"]
+        params = resolve_model(Resolver(None), "xgboost", "1h", search=False, allow_fallback=False).values
+        assert params["n_estimators"] == SMALL_HYPERPARAMS["xgboost"]["n_estimators"]
         assert set(results.model_hyperparams) == {canonical_json(params)}
         assert json.loads(results.model_hyperparams[0]) == params
+        assert results.optuna_trial_id.isna().all()  # fixed-parameter mode: no search, no trial
         assert results.run_id.unique().tolist() == [small_plan.run_id]
         assert (
             results.cost_basis.eq("backtested_assumed").all()
@@ -172,7 +188,8 @@ def test_checks_pass_on_a_good_state_and_fail_on_a_bad_one(
     with dg.instance_for_test() as instance:
         assert _sweep(small_plan, db_url, tmp_path, instance, cryptos=["SYNA"], folds=["f000"]).ok
         verdicts = _run_audit(small_plan, db_url, tmp_path, instance)
-        assert len(verdicts) == len(AUDITS) * len(small_plan.config.costs_bps) and all(verdicts.values())
+        assert len(verdicts) == len(AUDITS) * len(small_plan.config.costs_bps) + len(HP_CHECKS)
+        assert all(verdicts.values())
 
         engine = get_engine(db_url)
         with engine.begin() as conn:
@@ -208,7 +225,7 @@ def test_graph_shape(small_plan: SweepPlan, tmp_path: Path) -> None:
     defs = _defs(small_plan, f"sqlite:///{tmp_path / 'r.db'}", tmp_path)
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
     assert keys == {
-        "ohlcv", "features", "fold_dataset", "model/xgboost", "predictions/xgboost",
+        "ohlcv", "features", "fold_dataset", "hyperparameters", "model/xgboost", "predictions/xgboost",
         "baselines/cost_0bps", "baselines/cost_10bps", "economics/cost_0bps", "economics/cost_10bps",
     }  # fmt: skip
     spec = defs.resolve_assets_def(economics_key(10)).specs_by_key[economics_key(10)]

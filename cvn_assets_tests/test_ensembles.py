@@ -16,9 +16,13 @@ from cvn_assets.config import parse_config
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
 from cvn_assets.definitions import build_definitions
 from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.runner import materialize_sweep
 from cvn_assets.store.engine import get_engine
 from cvn_assets_tests.conftest import small_raw_config
+
+# Sweeps here train small models; their hyperparameters come from the environment (conftest).
+pytestmark = pytest.mark.usefixtures("small_hyperparams")
 
 ENSEMBLES = {"blend_avg", "blend_weighted", "stack_logreg_shrink", "stack_xgb_meta"}
 
@@ -29,11 +33,7 @@ def btc_plan() -> SweepPlan:
         name="btc",
         universe={"BTCUSD": {"kind": "table", "path": "bundled:btcusd_1h.csv.gz"}},
         folds={"train": "360d", "validation": "60d", "test": "60d", "max_folds": 1},
-        models={
-            "xgboost": {"params": {"n_estimators": 60, "max_depth": 3, "learning_rate": 0.1}},
-            "lightgbm": {"params": {"n_estimators": 60, "num_leaves": 15, "learning_rate": 0.1}},
-            "catboost": {"params": {"iterations": 60, "depth": 4, "learning_rate": 0.1}},
-        },
+        models={"xgboost": {}, "lightgbm": {}, "catboost": {}},
         ensembles={
             "stack_logreg_shrink": {"params": {"C": 0.5}},
             "stack_xgb_meta": {"params": {"n_estimators": 20, "max_depth": 1}},
@@ -45,8 +45,9 @@ def btc_plan() -> SweepPlan:
 def test_each_ensemble_combines_stored_predictions(btc_plan: SweepPlan) -> None:
     bars = steps.ohlcv(btc_plan, "BTCUSD")
     dataset = steps.fold_dataset(btc_plan, "f000", steps.features(btc_plan, "BTCUSD", "f000", bars))
+    hps = steps.hyperparameters(btc_plan, Resolver(None))  # from the environment (conftest)
     base = {
-        m: steps.predictions(steps.train_model(btc_plan, m, dataset), dataset)
+        m: steps.predictions(steps.train_model(btc_plan, m, dataset, hps[m]), dataset)
         for m in ("xgboost", "lightgbm", "catboost")
     }
     assert set(steps.ensemble_names(btc_plan)) == ENSEMBLES

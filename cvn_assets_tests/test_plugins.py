@@ -20,9 +20,13 @@ from cvn_assets.defs.jobs import SWEEP_JOB
 from cvn_assets.defs.keys import ensemble_key, model_key
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.harness import registry
+from cvn_assets.hyperparams.types import PARAM_TYPES
 from cvn_assets.runner import materialize_sweep
 from cvn_assets.store.engine import get_engine
 from cvn_assets_tests.conftest import small_raw_config
+
+# Sweeps here train small models; their hyperparameters come from the environment (conftest).
+pytestmark = pytest.mark.usefixtures("small_hyperparams")
 
 HARNESS = Path(registry.__file__).parent
 DROPPED_MODEL = HARNESS / "models" / "zz_test_dropin_nb.py"
@@ -32,6 +36,9 @@ MODEL_FILE = """
 from sklearn.naive_bayes import GaussianNB
 
 from cvn_assets.harness.registry import register_model
+from cvn_assets.hyperparams.types import declare_param_types
+
+declare_param_types(var_smoothing=float)
 
 
 @register_model("dropin_nb")
@@ -136,6 +143,7 @@ def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         for name in ("dropin_max", "ep_mean"):
             registry._ENSEMBLES.pop(name, None)
         registry._SKIPPED.clear()
+        PARAM_TYPES.pop("var_smoothing", None)
         for module in [m for m in sys.modules if "zz_test_dropin" in m or m.startswith("cvn_test_")]:
             del sys.modules[module]
 
@@ -153,13 +161,13 @@ def test_a_broken_plugin_is_skipped_with_an_event_naming_it(plugins: None) -> No
 
 
 def test_dropped_files_and_entry_points_become_assets_rows_and_baselines(
-    plugins: None, tmp_path: Path
+    plugins: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw = small_raw_config()
-    raw["models"] |= {
-        "dropin_nb": {"params": {"var_smoothing": 1e-9}},
-        "ep_tree": {"params": {"max_depth": 3}},
-    }
+    raw["models"] |= {"dropin_nb": {}, "ep_tree": {}}
+    # Plugin models have no committed values: their keys are set like any operator's.
+    monkeypatch.setenv("CVN_HPO_DROPIN_NB_1H_VAR_SMOOTHING", "1e-9")
+    monkeypatch.setenv("CVN_HPO_EP_TREE_1H_MAX_DEPTH", "3")
     plan = plan_sweep(parse_config(raw))
     db_url = f"sqlite:///{tmp_path / 'r.db'}"
     defs = build_definitions(

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
 
-from cvn_assets.store.engine import alembic_config, upgrade
+from cvn_assets.store.engine import VERSION_TABLE, alembic_config, upgrade
 from cvn_assets.store.schema import finetune_baselines, finetune_results, metadata
 from cvn_assets.store.writes import write_baselines, write_results
 from cvn_assets_tests.store_rows import baseline_row, result_row, scope
@@ -21,7 +21,7 @@ def _rows(engine: sa.Engine, table: sa.Table) -> list[dict]:
 def test_migrations_reach_head_and_match_the_schema(db_url: str, engine: sa.Engine) -> None:
     head = ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
     with engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == head
+        assert conn.execute(sa.text(f"select version_num from {VERSION_TABLE}")).scalar() == head
     inspector = sa.inspect(engine)
     for table in metadata.tables.values():
         live = {c["name"] for c in inspector.get_columns(table.name)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from cvn_assets.store.engine import database_url
+from cvn_assets.store.engine import VERSION_TABLE, database_url
 from cvn_assets.store.schema import metadata
 
 config = context.config
@@ -17,7 +17,13 @@ url = config.get_main_option("sqlalchemy.url") or database_url()
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=url, target_metadata=metadata, literal_binds=True, render_as_batch=True)
+    context.configure(
+        url=url,
+        target_metadata=metadata,
+        literal_binds=True,
+        render_as_batch=True,
+        version_table=VERSION_TABLE,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -26,7 +32,14 @@ def run_migrations_online() -> None:
     connectable = engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool)
     with connectable.connect() as connection:
         # Batch mode lets ALTERs run on SQLite too, so one set of migrations serves both dialects.
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        # Our own version table: Optuna's RDB storage (HPO studies live in this database too) keeps its
+        # schema revision in alembic's default `alembic_version`.
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            render_as_batch=True,
+            version_table=VERSION_TABLE,
+        )
         with context.begin_transaction():
             context.run_migrations()
 

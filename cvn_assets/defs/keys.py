@@ -9,6 +9,9 @@ from cvn_assets.core.sweep_plan import SweepPlan
 OHLCV = dg.AssetKey("ohlcv")
 FEATURES = dg.AssetKey("features")
 FOLD_DATASET = dg.AssetKey("fold_dataset")
+HYPERPARAMETERS = dg.AssetKey("hyperparameters")
+COVERAGE_CHECK = dg.AssetCheckKey(HYPERPARAMETERS, "hyperparameters_complete")
+FALLBACK_RATE_CHECK = dg.AssetCheckKey(HYPERPARAMETERS, "hpo_fallback_rate")
 
 
 def model_key(name: str) -> dg.AssetKey:

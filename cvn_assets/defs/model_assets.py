@@ -8,17 +8,21 @@ import dagster as dg
 from cvn_assets import steps
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.sweep_plan import SweepPlan
+from cvn_assets.defs.hyperparam_assets import FALLBACKS_METADATA
 from cvn_assets.defs.keys import (
     FOLD_DATASET,
+    HYPERPARAMETERS,
     crypto_fold_partitions,
     ensemble_key,
     model_key,
     predictions_key,
 )
+from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.harness.contracts import TrainedArtifact
 from cvn_assets.harness.events import Event
 from cvn_assets.harness.predictions import VariantPredictions
 from cvn_assets.harness.registry import get_ensemble
+from cvn_assets.hyperparams.model_params import ModelHyperparams
 from cvn_assets.version import code_version
 
 
@@ -35,16 +39,27 @@ def _model_assets(plan: SweepPlan, name: str) -> list[dg.AssetsDefinition]:
         partitions_def=partitions,
         group_name="models",
         code_version=code_version(),
-        ins={"dataset": dg.AssetIn(FOLD_DATASET)},
-        description=f"{name} trained through the one harness entry point, train_one.",
+        ins={"dataset": dg.AssetIn(FOLD_DATASET), "hyperparameters": dg.AssetIn(HYPERPARAMETERS)},
+        description=f"{name} trained through the one harness entry point, train_one: with its resolved "
+        "hyperparameters, or with the winner of an Optuna search over its resolved ranges.",
     )
-    def model(context: dg.AssetExecutionContext, dataset: FoldDataset) -> TrainedArtifact:
-        artifact = steps.train_model(plan, name, dataset)
+    def model(
+        context: dg.AssetExecutionContext,
+        dataset: FoldDataset,
+        hyperparameters: dict[str, ModelHyperparams],
+        results_store: ResultsStore,
+    ) -> TrainedArtifact:
+        hp = hyperparameters[name]
+        artifact = steps.train_model(plan, name, dataset, hp, results_store.database_url)
         for event in artifact.events:
             context.log.info(f"{event.name} {event.fields}")
+        search = artifact.search
         context.add_output_metadata(
             {
                 "model_hyperparams": dg.MetadataValue.json(artifact.hyperparams),
+                "hpo_mode": "search" if hp.search else "fixed",
+                FALLBACKS_METADATA: len(hp.fallbacks),
+                **({"hpo_search": dg.MetadataValue.json(search.as_dict())} if search else {}),
                 "threshold": artifact.threshold,
                 "threshold_source": artifact.threshold_source,
                 "val_metrics": dg.MetadataValue.json(artifact.val_metrics.as_dict()),

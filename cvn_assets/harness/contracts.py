@@ -45,6 +45,23 @@ class FeatureVersion:
 
 
 @dataclass(frozen=True)
+class SearchSummary:
+    """How an Optuna search chose a model's hyperparameters (absent in fixed-parameter mode)."""
+
+    study_name: str
+    trial_id: int  # the best trial's id in Optuna's `trials` table: unique across every study stored
+    trial_number: int  # its number within the study
+    best_value: float  # validation log loss of the best trial
+    n_complete: int
+    n_pruned: int
+    search_time_sec: float
+    library_time_sec: float  # of which inside the library's fit and predict
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class TrainedArtifact:
     model_name: str
     adapter: ModelAdapter
@@ -64,6 +81,11 @@ class TrainedArtifact:
     test_proba: np.ndarray
     events: tuple[Event, ...] = field(default=())
     meta_model: MetaLabeler | None = None
+    search: SearchSummary | None = None
+
+    @property
+    def optuna_trial_id(self) -> int | None:
+        return self.search.trial_id if self.search else None
 
     @property
     def best_iteration(self) -> int | None:

@@ -40,6 +40,12 @@ def f1_buy(y: np.ndarray, signal: np.ndarray) -> float:
     return 2 * tp / (predicted + actual) if predicted + actual else 0.0
 
 
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    y = np.asarray(y, dtype=int)
+    p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
 def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float | None]:
     """f1 at the threshold, AUC (None when only one class is present), Brier, ECE and log loss."""
     y = np.asarray(y, dtype=int)
@@ -49,5 +55,5 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> di
         "auc_buy": roc_auc(y, p),
         "brier": float(np.mean((p - y) ** 2)),
         "ece": expected_calibration_error(y, p),
-        "logloss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
+        "logloss": log_loss(y, p),
     }

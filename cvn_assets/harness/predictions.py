@@ -39,7 +39,7 @@ def predict_splits(artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPr
         variant=artifact.model_name,
         threshold=artifact.threshold,
         hyperparams=artifact.hyperparams,
-        optuna_trial_id=None,
+        optuna_trial_id=artifact.optuna_trial_id,
         feature_hash=artifact.version.feature_hash,
         data_hash=artifact.version.data_hash,
         # The same dataset (checked above): the artifact's own calibrated probabilities are these splits'.

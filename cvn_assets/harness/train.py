@@ -16,14 +16,21 @@ import numpy as np
 
 from cvn_assets.config import HarnessSettings
 from cvn_assets.core.datasets import FoldDataset
-from cvn_assets.harness.contracts import DatasetShape, FeatureVersion, SplitMetrics, TrainedArtifact
+from cvn_assets.harness.adapter import RoundHook
+from cvn_assets.harness.contracts import (
+    DatasetShape,
+    FeatureVersion,
+    SearchSummary,
+    SplitMetrics,
+    TrainedArtifact,
+)
 from cvn_assets.harness.events import Event, emit
 from cvn_assets.harness.metrics import classification_metrics
 from cvn_assets.harness.nodes.calibration import fit_calibrator
-from cvn_assets.harness.nodes.class_balance import balance_classes
+from cvn_assets.harness.nodes.class_balance import ClassBalance, balance_classes
 from cvn_assets.harness.nodes.meta_label import fit_meta_labeler
 from cvn_assets.harness.nodes.threshold import ThresholdChoice, pick_threshold
-from cvn_assets.harness.registry import get_model
+from cvn_assets.harness.registry import ModelAdapter, get_model
 
 
 def threshold_events(model_type: str, choice: ThresholdChoice, harness: HarnessSettings) -> list[Event]:
@@ -71,6 +78,28 @@ def split_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> SplitMetric
     return SplitMetrics(**classification_metrics(y, p, threshold))
 
 
+def fit_adapter(
+    model_name: str,
+    dataset: FoldDataset,
+    params: Mapping[str, Any],
+    balance: ClassBalance,
+    *,
+    seed: int,
+    threads: int,
+    on_round: RoundHook | None = None,
+) -> tuple[ModelAdapter, float]:
+    """Fit the registered adapter on the train split (watching validation when it early-stops or reports
+    rounds); returns it and the seconds spent in the library's fit. The one place any model is fit."""
+    X, y = dataset.xy("train")
+    X_val, y_val = dataset.xy("validation")
+    adapter = get_model(model_name)(params, seed, threads)
+    if on_round is not None:  # an adapter without round callbacks simply never calls it
+        adapter.on_round = on_round  # type: ignore[attr-defined]
+    started = time.perf_counter()
+    adapter.fit(X, y, X_val, y_val, balance.weights)
+    return adapter, time.perf_counter() - started
+
+
 def train_one(
     model_name: str,
     dataset: FoldDataset,
@@ -81,7 +110,10 @@ def train_one(
     seed: int,
     threads: int,
     code_version: str,
+    search: SearchSummary | None = None,
 ) -> TrainedArtifact:
+    """Train `model_name` with `params` (resolved defaults, or the winner of `search`) and everything the
+    harness adds around the fit."""
     X, y = dataset.xy("train")
     X_val, y_val = dataset.xy("validation")
     X_test, y_test = dataset.xy("test")
@@ -100,10 +132,7 @@ def train_one(
         )
     )
 
-    adapter = get_model(model_name)(params, seed, threads)
-    started = time.perf_counter()
-    adapter.fit(X, y, X_val, y_val, balance.weights)
-    training_time = time.perf_counter() - started
+    adapter, training_time = fit_adapter(model_name, dataset, params, balance, seed=seed, threads=threads)
 
     raw = adapter.predict_proba(X_val)
     calibrator = fit_calibrator(adapter.calibration, np.asarray(raw)[:, 1], y_val.to_numpy())
@@ -152,4 +181,5 @@ def train_one(
         test_proba=p_test,
         events=tuple(events),
         meta_model=meta_model,
+        search=search,
     )

@@ -17,7 +17,9 @@ from cvn_assets.core.errors import CvnError
 from cvn_assets.harness.events import emit
 from cvn_assets.hyperparams.keys import default_key, parse_key, range_keys
 from cvn_assets.hyperparams.types import SCALES, param_type
-from cvn_assets.store.hp_config import get_value
+from cvn_assets.store.hp_config import get_value, list_values
+
+ENVIRONMENT, TABLE, FALLBACK = "environment", "ftf_config", "fallback"  # where a value came from
 
 
 class HyperparameterError(CvnError):
@@ -49,13 +51,26 @@ class Resolver:
         self.engine = engine
         self.environ = os.environ if environ is None else environ
 
-    def raw(self, key: str) -> str | None:
+    def lookup(self, key: str) -> tuple[str | None, str | None]:
+        """(raw value, where it came from), or (None, None) when the key is set nowhere."""
         if key in self.environ:
-            return self.environ[key]
+            return self.environ[key], ENVIRONMENT
         if self.engine is None:
-            return None
+            return None, None
         with self.engine.connect() as conn:
-            return get_value(conn, key)
+            value = get_value(conn, key)
+        return (value, TABLE) if value is not None else (None, None)
+
+    def raw(self, key: str) -> str | None:
+        return self.lookup(key)[0]
+
+    def keys(self, prefix: str) -> set[str]:
+        """Every key set under `prefix`, in the environment or the table."""
+        found = {k for k in self.environ if k.startswith(prefix)}
+        if self.engine is not None:
+            with self.engine.connect() as conn:
+                found |= {row.key for row in list_values(conn, prefix)}
+        return found
 
     def resolve(self, model: str, timeframe: str, param: str, fallback: Any = None) -> Any:
         key = default_key(model, timeframe, param)

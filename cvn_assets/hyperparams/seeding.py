@@ -49,6 +49,15 @@ def load_values(path: Path = VALUES_FILE) -> dict[str, dict[str, Any]]:
     return values
 
 
+def committed_values(
+    model: str, timeframe: str, path: Path = VALUES_FILE
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The values file's (defaults, ranges) for one model on one timeframe; empty when it has none."""
+    spec = load_values(path).get(model, {})
+    own = spec.get("per_timeframe", {}).get(timeframe, {})
+    return {**spec.get("defaults", {}), **own}, dict(spec.get("ranges", {}))
+
+
 def seed_values(
     models: list[str], timeframes: list[str] | None = None, path: Path = VALUES_FILE
 ) -> list[SeedValue]:
@@ -97,8 +106,3 @@ def apply_seed(engine: sa.Engine, actions: list[SeedAction]) -> int:
         if a.action in ("add", "overwrite"):
             written += set_value(engine, a.seed.key, a.seed.value, SEEDED_BY)
     return written
-
-
-def required_keys(models: list[str], timeframe: str, path: Path = VALUES_FILE) -> list[str]:
-    """The keys a sweep of these models on this timeframe needs: every default and every range."""
-    return [s.key for s in seed_values(models, [timeframe], path)]

@@ -29,6 +29,18 @@ PARAM_TYPES: dict[str, type] = {
 SCALES = ("linear", "log")
 
 
+def declare_param_types(**types: type) -> None:
+    """Add a plugin model's parameters to the table (what an in-tree model does by editing it above).
+    Redeclaring a known parameter with another type fails."""
+    for name, kind in types.items():
+        if kind not in (int, float, str):
+            raise TypeError(f"hyperparameter '{name}': type must be int, float or str, not {kind}")
+        known = next((k for n, k in PARAM_TYPES.items() if n.lower() == name.lower()), None)
+        if known is not None and known is not kind:
+            raise TypeError(f"hyperparameter '{name}' is already declared as {known.__name__}")
+        PARAM_TYPES.setdefault(name, kind)
+
+
 def param_type(param: str) -> type:
     for name, kind in PARAM_TYPES.items():
         if name.lower() == param.lower():

@@ -14,8 +14,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Not alembic's default `alembic_version`: Optuna's RDB storage, which keeps the HPO studies in this same
+# database, records its own schema revision there.
+VERSION_TABLE = "cvn_alembic_version"
+LEGACY_VERSION_TABLE = "alembic_version"
 _upgraded: set[str] = set()
 _upgrade_lock = threading.Lock()
 
@@ -57,5 +62,29 @@ def upgrade(url: str) -> None:
     with _upgrade_lock:
         if url in _upgraded:
             return
+        _adopt_legacy_version_table(url)
         command.upgrade(alembic_config(url), "head")
         _upgraded.add(url)
+
+
+def _adopt_legacy_version_table(url: str) -> None:
+    """A database migrated before the rename keeps its revision in `alembic_version`: move it to ours, so
+    Optuna finds that table free (or holding only its own revision)."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.begin() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            if VERSION_TABLE in tables or LEGACY_VERSION_TABLE not in tables:
+                return
+            legacy = sa.table(LEGACY_VERSION_TABLE, sa.column("version_num"))
+            known = {s.revision for s in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()}
+            ours = [r for r in conn.execute(sa.select(legacy.c.version_num)).scalars() if r in known]
+            if not ours:
+                return
+            conn.execute(
+                sa.text(f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+            )
+            conn.execute(sa.text(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (:v)"), {"v": ours[0]})
+            conn.execute(sa.delete(legacy).where(legacy.c.version_num.in_(ours)))
+    finally:
+        engine.dispose()

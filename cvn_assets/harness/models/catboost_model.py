@@ -1,13 +1,24 @@
-"""CatBoost. Every hyperparameter comes from the sweep config; seed and threads are injected."""
+"""CatBoost. Every hyperparameter comes from the resolver; seed and threads are injected."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier
 
-from cvn_assets.harness.adapter import LibraryAdapter
+from cvn_assets.harness.adapter import LibraryAdapter, RoundHook
 from cvn_assets.harness.registry import register_model
+
+
+class _RoundCallback:
+    def __init__(self, hook: RoundHook) -> None:
+        self.hook = hook
+
+    def after_iteration(self, info: Any) -> bool:
+        loss = next(iter(info.metrics["validation"].values()))[-1]
+        return self.hook(info.iteration, float(loss))  # False stops training
 
 
 @register_model("catboost", code="CB")
@@ -27,9 +38,19 @@ class CatBoostModel(LibraryAdapter):
             verbose=False,
             allow_writing_files=False,
         )
-        eval_set = (X_val, y_val) if "early_stopping_rounds" in self.params else None
-        model.fit(X, y, sample_weight=sample_weight, eval_set=eval_set)
+        stopping = "early_stopping_rounds" in self.params
+        eval_set = (X_val, y_val) if self.watches_validation else None
+        callbacks = [_RoundCallback(self.on_round)] if self.on_round else None
+        # Shrink to the best round only under early stopping: watching for the round hook changes nothing.
+        model.fit(
+            X,
+            y,
+            sample_weight=sample_weight,
+            eval_set=eval_set,
+            callbacks=callbacks,
+            use_best_model=stopping if eval_set is not None else None,
+        )
         self.native = model
-        self.best_iteration = int(model.get_best_iteration()) if eval_set is not None else None
+        self.best_iteration = int(model.get_best_iteration()) if stopping else None
         self.n_estimators_final = int(model.tree_count_)
         return self

@@ -1,13 +1,23 @@
-"""LightGBM. Every hyperparameter comes from the sweep config; seed and threads are injected."""
+"""LightGBM. Every hyperparameter comes from the resolver; seed and threads are injected."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from cvn_assets.harness.adapter import LibraryAdapter
+from cvn_assets.harness.adapter import LibraryAdapter, RoundHook
 from cvn_assets.harness.registry import register_model
+
+
+def _round_callback(hook: RoundHook) -> Callable[[lgb.callback.CallbackEnv], None]:
+    def callback(env: lgb.callback.CallbackEnv) -> None:
+        if not hook(env.iteration, float(env.evaluation_result_list[0][2])):
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    return callback
 
 
 @register_model("lightgbm", code="LGB")
@@ -23,9 +33,11 @@ class LightGBMModel(LibraryAdapter):
         params = dict(self.params)
         stopping = params.pop("early_stopping_rounds", None)
         model = lgb.LGBMClassifier(**params, random_state=self.seed, n_jobs=self.threads, verbose=-1)
-        callbacks = [lgb.early_stopping(int(stopping), verbose=False)] if stopping else None
-        eval_set = [(X_val, y_val)] if stopping else None
-        model.fit(X, y, sample_weight=sample_weight, eval_set=eval_set, callbacks=callbacks)
+        callbacks = [lgb.early_stopping(int(stopping), verbose=False)] if stopping else []
+        if self.on_round:
+            callbacks.append(_round_callback(self.on_round))
+        watched = {"eval_X": (X_val,), "eval_y": (y_val,)} if self.watches_validation else {}
+        model.fit(X, y, sample_weight=sample_weight, callbacks=callbacks or None, **watched)
         self.native = model
         self.best_iteration = int(model.best_iteration_) if stopping and model.best_iteration_ else None
         self.n_estimators_final = self.best_iteration or model.booster_.num_trees()

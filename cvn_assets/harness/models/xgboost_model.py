@@ -1,4 +1,4 @@
-"""XGBoost. Every hyperparameter comes from the sweep config; seed and threads are injected."""
+"""XGBoost. Every hyperparameter comes from the resolver; seed and threads are injected."""
 
 from __future__ import annotations
 
@@ -6,8 +6,18 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from cvn_assets.harness.adapter import LibraryAdapter
+from cvn_assets.harness.adapter import LibraryAdapter, RoundHook
 from cvn_assets.harness.registry import register_model
+
+
+class _RoundCallback(xgb.callback.TrainingCallback):
+    def __init__(self, hook: RoundHook) -> None:
+        super().__init__()
+        self.hook = hook
+
+    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: dict) -> bool:
+        loss = next(iter(evals_log["validation_0"].values()))[-1]
+        return not self.hook(epoch, float(loss))  # True stops training
 
 
 @register_model("xgboost", code="XGB")
@@ -20,12 +30,17 @@ class XGBoostModel(LibraryAdapter):
         y_val: pd.Series,
         sample_weight: np.ndarray | None,
     ) -> XGBoostModel:
-        model = xgb.XGBClassifier(**self.params, random_state=self.seed, n_jobs=self.threads)
-        # Early stopping (when configured) watches the validation split, never the test split.
-        eval_set = [(X_val, y_val)] if "early_stopping_rounds" in self.params else None
+        callbacks = [_RoundCallback(self.on_round)] if self.on_round else None
+        model = xgb.XGBClassifier(
+            **self.params, random_state=self.seed, n_jobs=self.threads, callbacks=callbacks
+        )
+        # Early stopping and the round hook watch the validation split, never the test split.
+        eval_set = [(X_val, y_val)] if self.watches_validation else None
         model.fit(X, y, sample_weight=sample_weight, eval_set=eval_set, verbose=False)
+        if callbacks:
+            model.set_params(callbacks=None)  # the hook belongs to one fit, not to the stored model
         self.native = model
-        best = getattr(model, "best_iteration", None) if eval_set else None
+        best = getattr(model, "best_iteration", None) if "early_stopping_rounds" in self.params else None
         self.best_iteration = int(best) if best is not None else None
         self.n_estimators_final = model.get_booster().num_boosted_rounds() if best is None else int(best) + 1
         return self

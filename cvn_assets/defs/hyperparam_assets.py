@@ -1,0 +1,105 @@
+"""hyperparameters[crypto x fold]: every configured model's hyperparameters as resolved for this partition,
+with two checks: the coverage of required keys (blocking: no model trains on an incomplete configuration)
+and the rate of fallbacks over the models' recent trainings."""
+
+import dagster as dg
+
+from cvn_assets import steps
+from cvn_assets.core.sweep_plan import SweepPlan
+from cvn_assets.defs.keys import HYPERPARAMETERS, crypto_fold_partitions, model_key
+from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.hyperparams.model_params import ModelHyperparams, coverage, resolve_sweep
+from cvn_assets.hyperparams.resolver import Resolver
+from cvn_assets.version import code_version
+
+FALLBACKS_METADATA = "hpo_fallbacks"  # on each model materialization: fallback values its training used
+
+
+def hyperparams_metadata(hp: ModelHyperparams) -> dict[str, object]:
+    return {
+        "mode": "search" if hp.search else "fixed",
+        "values": hp.values,
+        "ranges": {p: list(r) for p, r in hp.ranges.items()},
+        "sources": hp.sources,
+        "missing": list(hp.missing),
+    }
+
+
+def build_hyperparameter_assets(plan: SweepPlan) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+    cfg = plan.config
+
+    @dg.asset(
+        key=HYPERPARAMETERS,
+        partitions_def=crypto_fold_partitions(plan),
+        group_name="models",
+        code_version=code_version(),
+        description="Every configured model's hyperparameters (and HPO ranges when searching), resolved from "
+        "the environment and the ftf_config table, with where each value came from.",
+    )
+    def hyperparameters(
+        context: dg.AssetExecutionContext, results_store: ResultsStore
+    ) -> dict[str, ModelHyperparams]:
+        resolved = steps.hyperparameters(plan, Resolver(results_store.engine()))
+        cover = coverage(resolved)
+        for hp in resolved.values():
+            for event in hp.events:
+                context.log.warning(f"{event.name} {event.fields}")
+        context.add_output_metadata(
+            {
+                "coverage_percent": cover.percent,
+                "not_set": dg.MetadataValue.json(list(cover.not_set[:50])),
+                "fallbacks": sum(len(hp.fallbacks) for hp in resolved.values()),
+                **{f"hp/{m}": dg.MetadataValue.json(hyperparams_metadata(hp)) for m, hp in resolved.items()},
+            }
+        )
+        return resolved
+
+    @dg.asset_check(
+        asset=HYPERPARAMETERS,
+        name="hyperparameters_complete",
+        blocking=True,
+        description="Every required hyperparameter key of the configured models is set (environment or "
+        "ftf_config). Blocking: below 100% no model trains, unless hpo.allow_fallback makes it a warning.",
+    )
+    def hyperparameters_complete(results_store: ResultsStore) -> dg.AssetCheckResult:
+        # Resolved again rather than read from the asset, so the check also runs on its own.
+        cover = coverage(resolve_sweep(Resolver(results_store.engine()), cfg, allow_fallback=False))
+        return dg.AssetCheckResult(
+            passed=cover.complete,
+            severity=dg.AssetCheckSeverity.WARN if cfg.hpo.allow_fallback else dg.AssetCheckSeverity.ERROR,
+            description=cover.describe(list(cfg.models)),
+            metadata={
+                "coverage_percent": cover.percent,
+                "required_keys": cover.n_required,
+                "not_set": dg.MetadataValue.json(list(cover.not_set[:50])),
+            },
+        )
+
+    @dg.asset_check(
+        asset=HYPERPARAMETERS,
+        name="hpo_fallback_rate",
+        description="hpo_fallback_applied events per training_started over each model's last "
+        "checks.fallback_rate_window materializations: WARN above checks.fallback_rate_warn (1%), "
+        "ERROR above checks.fallback_rate_error (5%).",
+    )
+    def hpo_fallback_rate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        trainings = fallbacks = 0
+        for model in steps.model_names(plan):
+            records = context.instance.fetch_materializations(
+                model_key(model), limit=cfg.checks.fallback_rate_window
+            ).records
+            for record in records:
+                materialization = record.asset_materialization
+                entry = materialization.metadata.get(FALLBACKS_METADATA) if materialization else None
+                trainings += 1
+                fallbacks += int(entry.value) if entry is not None else 0
+        rate = fallbacks / trainings if trainings else 0.0
+        error = rate > cfg.checks.fallback_rate_error
+        return dg.AssetCheckResult(
+            passed=rate <= cfg.checks.fallback_rate_warn,
+            severity=dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN,
+            description=f"{fallbacks} fallbacks over {trainings} recent trainings ({rate:.1%})",
+            metadata={"fallback_rate": rate, "fallbacks": fallbacks, "trainings": trainings},
+        )
+
+    return [hyperparameters, hyperparameters_complete, hpo_fallback_rate]

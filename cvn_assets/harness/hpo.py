@@ -1,0 +1,150 @@
+"""Optuna HPO around any registered model.
+
+- The search space is built only from the resolved ranges (`ModelHyperparams.ranges`); every other
+  parameter keeps its resolved default, and the defaults are the first trial of a new study.
+- A trial fits on the train split and is scored on the validation split (log loss of the raw
+  probabilities). The test split is never read here.
+- The sampler is TPE, seeded. The median pruner stops a trial whose validation loss at a round is worse
+  than the median of earlier trials at that round, through the adapters' one round hook; early stopping
+  is the model's own `early_stopping_rounds` hyperparameter.
+- The study lives in the results database (Optuna's RDB storage), named after everything it searches over,
+  so re-running an interrupted partition resumes it, and a changed range or dataset starts a new one.
+  The search itself runs on an in-memory copy and writes each trial to the stored study as it finishes:
+  sampling and pruning read every earlier trial at every step, and doing those reads against the
+  database cost a quarter of the search time. A crash loses only the trial that was running.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Any
+
+import optuna
+
+from cvn_assets.config import HpoSettings
+from cvn_assets.core.datasets import FoldDataset
+from cvn_assets.core.hashing import fingerprint
+from cvn_assets.harness.contracts import SearchSummary
+from cvn_assets.harness.metrics import log_loss
+from cvn_assets.harness.nodes.class_balance import balance_classes
+from cvn_assets.harness.train import fit_adapter
+from cvn_assets.hyperparams.model_params import ModelHyperparams, Range
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+@cache
+def storage_for(url: str) -> optuna.storages.RDBStorage:
+    """One storage (and connection pool) per database per process; Optuna creates its tables on first use."""
+    engine_kwargs: dict[str, Any] = (
+        {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+
+
+def study_name(run_id: str, crypto: str, fold_id: str, hp: ModelHyperparams, data_hash: str) -> str:
+    """Names what is searched: sweep, model, partition, the resolved values and ranges, and the data."""
+    inputs = fingerprint({"hp": hp.fingerprint, "data": data_hash}, length=12)
+    return f"{run_id}/{hp.model}/{crypto}/{fold_id}/{inputs}"
+
+
+def suggest(trial: optuna.Trial, param: str, bounds: Range) -> Any:
+    low, high, scale = bounds
+    log = scale == "log"
+    if isinstance(low, int) and isinstance(high, int):
+        return trial.suggest_int(param, low, high, log=log)
+    return trial.suggest_float(param, float(low), float(high), log=log)
+
+
+def search(
+    model_name: str,
+    dataset: FoldDataset,
+    hp: ModelHyperparams,
+    settings: HpoSettings,
+    *,
+    storage_url: str,
+    name: str,
+    seed: int,
+    threads: int,
+    class_balance: str,
+) -> tuple[dict[str, Any], SearchSummary]:
+    """Run (or resume) the study until it holds `settings.n_trials` finished trials or times out; return
+    the winning parameters (defaults overlaid with the best trial's) and how they were found."""
+    if not hp.ranges:
+        raise ValueError(f"{model_name}: HPO search needs at least one resolved range; none are configured")
+    started = time.perf_counter()
+    storage = storage_for(storage_url)
+    stored = optuna.create_study(storage=storage, study_name=name, direction="minimize", load_if_exists=True)
+    stored_id = storage.get_study_id_from_name(name)
+    done = [t for t in stored.get_trials(deepcopy=False) if t.state in FINISHED]
+    # A resumed search gets a sampler seeded past the trials it already has, so it does not redraw them.
+    study = optuna.create_study(
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(
+            seed=seed + len(done), n_startup_trials=settings.sampler_startup_trials
+        ),
+        pruner=(
+            optuna.pruners.MedianPruner(
+                n_startup_trials=settings.pruner_startup_trials, n_warmup_steps=settings.pruner_warmup_rounds
+            )
+            if settings.pruner == "median"
+            else optuna.pruners.NopPruner()
+        ),
+    )
+    study.add_trials(done)
+    stored_ids = {i: t._trial_id for i, t in enumerate(done)}  # in-memory trial number -> stored trial id
+    if not done:
+        study.enqueue_trial({p: hp.values[p] for p in hp.ranges if p in hp.values})
+
+    def persist(_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state in FINISHED:
+            stored_ids[trial.number] = storage.create_new_trial(stored_id, template_trial=trial)
+
+    _, y = dataset.xy("train")
+    X_val, y_val = dataset.xy("validation")
+    balance = balance_classes(y.to_numpy(), class_balance)
+    library_sec = 0.0
+
+    def objective(trial: optuna.Trial) -> float:
+        nonlocal library_sec
+        params = {**hp.values, **{p: suggest(trial, p, r) for p, r in hp.ranges.items()}}
+        pruned = False
+
+        def on_round(step: int, loss: float) -> bool:
+            nonlocal pruned
+            if step % settings.report_every_rounds:
+                return True
+            trial.report(loss, step)
+            pruned = trial.should_prune()
+            return not pruned
+
+        hook = on_round if settings.pruner != "none" else None
+        adapter, fit_sec = fit_adapter(
+            model_name, dataset, params, balance, seed=seed, threads=threads, on_round=hook
+        )
+        predict_started = time.perf_counter()
+        proba = adapter.predict_proba(X_val)[:, 1]
+        library_sec += fit_sec + time.perf_counter() - predict_started
+        if pruned:
+            raise optuna.TrialPruned()
+        return log_loss(y_val.to_numpy(), proba)
+
+    if len(done) < settings.n_trials:
+        study.optimize(
+            objective, n_trials=settings.n_trials - len(done), timeout=settings.timeout_s, callbacks=[persist]
+        )
+    trials = study.get_trials(deepcopy=False)
+    best = study.best_trial
+    summary = SearchSummary(
+        study_name=name,
+        trial_id=stored_ids[best.number],  # the stored id: joins a result row to Optuna's `trials` table
+        trial_number=best.number,
+        best_value=float(best.value),
+        n_complete=sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials),
+        n_pruned=sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
+        search_time_sec=time.perf_counter() - started,
+        library_time_sec=library_sec,
+    )
+    return {**hp.values, **best.params}, summary
