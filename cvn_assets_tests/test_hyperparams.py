@@ -8,8 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from cvn_assets.cli import main
+from cvn_assets.harness import registry
 from cvn_assets.hyperparams.keys import default_key, parse_key, range_keys
+from cvn_assets.hyperparams.model_params import coverage, resolve_model
 from cvn_assets.hyperparams.resolver import HyperparameterError, Resolver, validate_assignment
+from cvn_assets.hyperparams.seeding import apply_seed, plan_seed, seed_values
 from cvn_assets.hyperparams.types import param_type
 from cvn_assets.store.hp_config import get_value, history, set_value
 
@@ -178,3 +181,54 @@ def test_cli_seed_and_audit(tmp_path, capsys: pytest.CaptureFixture) -> None:  #
     assert main(["hp", "audit", "--home", home]) == 0
     # The default sweep: three fixed models' defaults, and logreg's defaults and ranges (it searches).
     assert "100.0% of 27 required keys set" in capsys.readouterr().out
+
+
+def test_a_model_resolves_every_key_it_needs_with_its_source(engine: sa.Engine) -> None:
+    seeds = seed_values(["xgboost"], ["1h"])
+    with engine.connect() as conn:
+        apply_seed(engine, plan_seed(conn, seeds, force=False))
+    set_value(engine, "CVN_HPO_XGB_1H_GAMMA", "0.5", "alice")  # an operator adds a parameter: no code change
+    resolver = Resolver(engine, environ={KEY: "7"})
+    fixed = resolve_model(resolver, "xgboost", "1h", search=False, allow_fallback=False)
+    assert fixed.values["max_depth"] == 7 and fixed.sources[KEY] == "environment"
+    assert fixed.values["gamma"] == 0.5 and fixed.sources["CVN_HPO_XGB_1H_GAMMA"] == "ftf_config"
+    assert fixed.values["n_estimators"] == 1000 and not fixed.ranges and not fixed.missing
+    searched = resolve_model(resolver, "xgboost", "1h", search=True, allow_fallback=False)
+    assert (
+        searched.ranges["learning_rate"] == (0.005, 0.2, "log") and searched.n_present == searched.n_required
+    )
+    assert searched.fingerprint != fixed.fingerprint
+
+
+def test_missing_keys_are_listed_and_fallbacks_are_explicit(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    resolver = Resolver(engine, environ={KEY: "7"})
+    strict = resolve_model(resolver, "xgboost", "1h", search=True, allow_fallback=False)
+    assert KEY not in strict.missing and "CVN_HPO_XGB_1H_LEARNING_RATE_RANGE_SCALE" in strict.missing
+    with pytest.raises(HyperparameterError, match="CVN_HPO_XGB_1H_N_ESTIMATORS: is not set"):
+        strict.require_complete()
+    cover = coverage({"xgboost": strict})
+    assert cover.n_required == 7 + 7 * 3 and len(cover.not_set) == cover.n_required - 1
+    assert cover.percent == pytest.approx(100 / 28)
+
+    with caplog.at_level(logging.WARNING, logger="cvn_assets.events"):
+        lenient = resolve_model(resolver, "xgboost", "1h", search=True, allow_fallback=True)
+    assert not lenient.missing and lenient.values["n_estimators"] == 1000 and lenient.values["max_depth"] == 7
+    assert len(lenient.fallbacks) == len(lenient.events) == cover.n_required - 1
+    assert sum("hpo_fallback_applied" in r.getMessage() for r in caplog.records) == len(lenient.events)
+    assert not coverage({"xgboost": lenient}).complete  # a fallback is not configuration
+
+
+def test_half_set_range_or_unknown_model_fails_naming_the_key() -> None:
+    low, high, _ = range_keys("xgboost", "1h", "max_depth")
+    with pytest.raises(HyperparameterError, match="_MAX_DEPTH_RANGE_SCALE: is not set"):
+        resolve_model(Resolver(None, environ={low: "2", high: "4"}), "xgboost", "1h", search=True,
+                      allow_fallback=True)  # fmt: skip
+    registry.register_model("nokeys")(type("NoKeys", (), {}))
+    try:
+        with pytest.raises(HyperparameterError, match="no hyperparameters are configured for model 'nokeys'"):
+            resolve_model(Resolver(None, environ={}), "nokeys", "1h", search=False, allow_fallback=True)
+    finally:
+        registry._MODELS.pop("nokeys")
+        registry._MODEL_CODES.pop("nokeys")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import optuna
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
 
+from cvn_assets.store import engine as store_engine
 from cvn_assets.store.engine import VERSION_TABLE, alembic_config, upgrade
 from cvn_assets.store.schema import finetune_baselines, finetune_results, metadata
 from cvn_assets.store.writes import write_baselines, write_results
@@ -105,3 +107,21 @@ def test_absent_values_are_null(engine: sa.Engine) -> None:
     write_results(engine, scope(), [row])
     stored = _rows(engine, finetune_results)[0]
     assert stored["auc_buy_test"] is None and stored["optuna_trial_id"] is None
+
+
+def test_a_database_migrated_before_the_version_table_rename_is_adopted(
+    db_url: str, engine: sa.Engine
+) -> None:
+    head = ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
+    with engine.begin() as conn:  # the state a database migrated by an earlier release is in
+        conn.execute(sa.text("create table alembic_version (version_num varchar(32) not null primary key)"))
+        conn.execute(sa.text("insert into alembic_version values (:v)"), {"v": head})
+        conn.execute(sa.text(f"drop table {VERSION_TABLE}"))
+    store_engine._upgraded.discard(db_url)
+    upgrade(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"select version_num from {VERSION_TABLE}")).scalar() == head
+        assert conn.execute(sa.text("select count(*) from alembic_version")).scalar() == 0
+    # Optuna's RDB storage now finds alembic's default table free for its own revision.
+    optuna.create_study(storage=db_url, study_name="adopted")
+    assert optuna.load_study(study_name="adopted", storage=db_url).trials == []

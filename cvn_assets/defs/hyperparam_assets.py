@@ -8,7 +8,12 @@ from cvn_assets import steps
 from cvn_assets.core.sweep_plan import SweepPlan
 from cvn_assets.defs.keys import HYPERPARAMETERS, crypto_fold_partitions, model_key
 from cvn_assets.defs.resources import ResultsStore
-from cvn_assets.hyperparams.model_params import ModelHyperparams, coverage, resolve_sweep
+from cvn_assets.hyperparams.model_params import (
+    ModelHyperparams,
+    coverage,
+    fallback_rate_level,
+    resolve_sweep,
+)
 from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.version import code_version
 
@@ -93,11 +98,12 @@ def build_hyperparameter_assets(plan: SweepPlan) -> list[dg.AssetsDefinition | d
                 entry = materialization.metadata.get(FALLBACKS_METADATA) if materialization else None
                 trainings += 1
                 fallbacks += int(entry.value) if entry is not None else 0
-        rate = fallbacks / trainings if trainings else 0.0
-        error = rate > cfg.checks.fallback_rate_error
+        rate, level = fallback_rate_level(
+            fallbacks, trainings, cfg.checks.fallback_rate_warn, cfg.checks.fallback_rate_error
+        )
         return dg.AssetCheckResult(
-            passed=rate <= cfg.checks.fallback_rate_warn,
-            severity=dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN,
+            passed=level == "ok",
+            severity=dg.AssetCheckSeverity.ERROR if level == "error" else dg.AssetCheckSeverity.WARN,
             description=f"{fallbacks} fallbacks over {trainings} recent trainings ({rate:.1%})",
             metadata={"fallback_rate": rate, "fallbacks": fallbacks, "trainings": trainings},
         )

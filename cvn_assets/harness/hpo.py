@@ -9,14 +9,16 @@
   is the model's own `early_stopping_rounds` hyperparameter.
 - The study lives in the results database (Optuna's RDB storage), named after everything it searches over,
   so re-running an interrupted partition resumes it, and a changed range or dataset starts a new one.
-  The search itself runs on an in-memory copy and writes each trial to the stored study as it finishes:
-  sampling and pruning read every earlier trial at every step, and doing those reads against the
-  database cost a quarter of the search time. A crash loses only the trial that was running.
+  The search itself runs on an in-memory copy and writes each trial to the stored study as it finishes, on
+  a writer thread while the next trial trains: sampling and pruning read every earlier trial at every
+  step, and doing those reads and writes against the database cost a quarter of the search time. A crash
+  loses only the trials not yet written (the one running, and at most the one being written).
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
@@ -98,9 +100,12 @@ def search(
     if not done:
         study.enqueue_trial({p: hp.values[p] for p in hp.ranges if p in hp.values})
 
+    writes: dict[int, Future[int]] = {}
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="optuna-writer")
+
     def persist(_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.state in FINISHED:
-            stored_ids[trial.number] = storage.create_new_trial(stored_id, template_trial=trial)
+            writes[trial.number] = writer.submit(storage.create_new_trial, stored_id, template_trial=trial)
 
     _, y = dataset.xy("train")
     X_val, y_val = dataset.xy("validation")
@@ -110,14 +115,16 @@ def search(
     def objective(trial: optuna.Trial) -> float:
         nonlocal library_sec
         params = {**hp.values, **{p: suggest(trial, p, r) for p, r in hp.ranges.items()}}
-        pruned = False
+        pruned, hook_sec = False, 0.0
 
         def on_round(step: int, loss: float) -> bool:
-            nonlocal pruned
+            nonlocal pruned, hook_sec
             if step % settings.report_every_rounds:
                 return True
+            reported = time.perf_counter()
             trial.report(loss, step)
             pruned = trial.should_prune()
+            hook_sec += time.perf_counter() - reported
             return not pruned
 
         hook = on_round if settings.pruner != "none" else None
@@ -126,15 +133,23 @@ def search(
         )
         predict_started = time.perf_counter()
         proba = adapter.predict_proba(X_val)[:, 1]
-        library_sec += fit_sec + time.perf_counter() - predict_started
+        # The pruner's work runs inside the library's fit (in its callback) but is ours, not the library's.
+        library_sec += fit_sec - hook_sec + time.perf_counter() - predict_started
         if pruned:
             raise optuna.TrialPruned()
         return log_loss(y_val.to_numpy(), proba)
 
-    if len(done) < settings.n_trials:
-        study.optimize(
-            objective, n_trials=settings.n_trials - len(done), timeout=settings.timeout_s, callbacks=[persist]
-        )
+    try:
+        if len(done) < settings.n_trials:
+            study.optimize(
+                objective,
+                n_trials=settings.n_trials - len(done),
+                timeout=settings.timeout_s,
+                callbacks=[persist],
+            )
+    finally:
+        writer.shutdown(wait=True)  # even when a trial failed: what finished is stored, for a resume
+    stored_ids |= {number: write.result() for number, write in writes.items()}
     trials = study.get_trials(deepcopy=False)
     best = study.best_trial
     summary = SearchSummary(

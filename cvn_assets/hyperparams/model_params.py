@@ -173,3 +173,10 @@ def coverage(resolved: dict[str, ModelHyperparams]) -> Coverage:
         sum(hp.n_required for hp in resolved.values()),
         tuple(k for hp in resolved.values() for k in (*hp.missing, *hp.fallbacks)),
     )
+
+
+def fallback_rate_level(fallbacks: int, trainings: int, warn: float, error: float) -> tuple[float, str]:
+    """(hpo_fallback_applied per training_started, "ok" | "warn" | "error"): WARN above `warn`, ERROR
+    above `error`."""
+    rate = fallbacks / trainings if trainings else 0.0
+    return rate, "error" if rate > error else "warn" if rate > warn else "ok"
