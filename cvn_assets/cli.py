@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from cvn_assets.config import DEFAULT_CONFIG_PATH, load_config
 from cvn_assets.core.errors import CvnError
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
-from cvn_assets.harness.registry import registered_models
-from cvn_assets.hyperparams.model_params import coverage, resolve_sweep
+from cvn_assets.harness.registry import hyperparameter_owners
+from cvn_assets.hyperparams.model_params import coverage
 from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.hyperparams.seeding import SeedAction, apply_seed, load_values, plan_seed, seed_values
 from cvn_assets.store.engine import cvn_home, database_url, get_engine, upgrade
@@ -179,9 +179,9 @@ def cmd_hp_list(args: argparse.Namespace) -> int:
 def _seed_actions(engine: sa.Engine, force: bool) -> list[SeedAction]:
     """What seeding would do for every registered model the values file covers, on every timeframe."""
     values = load_values()
-    models = [m for m in registered_models() if m in values]
-    for model in sorted(set(registered_models()) - set(models)):
-        print(f"warning: no values for registered model '{model}' in the values file; its keys are not seeded",
+    models = [m for m in hyperparameter_owners() if m in values]
+    for model in sorted(set(hyperparameter_owners()) - set(models)):
+        print(f"warning: no values for registered '{model}' in the values file; its keys are not seeded",
               file=sys.stderr)  # fmt: skip
     with engine.connect() as conn:
         return plan_seed(conn, seed_values(models), force=force)
@@ -211,9 +211,11 @@ def cmd_hp_seed(args: argparse.Namespace) -> int:
 
 def cmd_hp_audit(args: argparse.Namespace) -> int:
     """The same coverage the `hyperparameters_complete` asset check reports before training."""
-    config = load_config(args.config)
-    cover = coverage(resolve_sweep(Resolver(_hp_engine(args)), config, allow_fallback=False))
-    print(cover.describe(list(config.models)))
+    from cvn_assets import steps
+
+    plan = _plan(args.config)
+    cover = coverage(steps.hyperparameters(plan, Resolver(_hp_engine(args)), allow_fallback=False))
+    print(cover.describe([*plan.config.models, *steps.ensemble_names(plan)]))
     for key in cover.not_set:
         print(f"  missing {key}")
     return 0 if cover.complete else 1

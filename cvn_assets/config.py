@@ -129,8 +129,9 @@ class HpoSettings(_Strict):
 
 
 class EnsembleSettings(_Strict):
+    """An ensemble's switch. Its hyperparameters resolve like a model's (CVN_HPO_<CODE>_<TF>_<PARAM>)."""
+
     enabled: bool = True
-    params: dict[str, ParamValue] = Field(default_factory=dict)
 
 
 class MetaLabelSettings(_Strict):

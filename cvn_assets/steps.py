@@ -95,10 +95,13 @@ def ensemble_names(plan: SweepPlan) -> list[str]:
     ]
 
 
-def hyperparameters(plan: SweepPlan, resolver: Resolver) -> dict[str, ModelHyperparams]:
-    """Every configured model's resolved hyperparameters (missing keys listed, for the coverage check)."""
+def hyperparameters(
+    plan: SweepPlan, resolver: Resolver, *, allow_fallback: bool | None = None
+) -> dict[str, ModelHyperparams]:
+    """The resolved hyperparameters of every configured model and active ensemble (missing keys listed,
+    for the coverage check)."""
     model_names(plan)
-    return resolve_sweep(resolver, plan.config)
+    return resolve_sweep(resolver, plan.config, ensemble_names(plan), allow_fallback=allow_fallback)
 
 
 def train_model(
@@ -141,15 +144,19 @@ def train_model(
 
 
 def ensemble(
-    plan: SweepPlan, name: str, dataset: FoldDataset, base: dict[str, VariantPredictions]
+    plan: SweepPlan,
+    name: str,
+    dataset: FoldDataset,
+    base: dict[str, VariantPredictions],
+    hp: ModelHyperparams,
 ) -> VariantPredictions:
+    hp.require_complete()
     cfg = plan.config
-    settings = cfg.ensembles.get(name)
     return combine_one(
         name,
         dataset,
         base,
-        settings.params if settings else {},
+        hp.values,
         harness=cfg.harness,
         threshold=cfg.backtest.entry_threshold,
         seed=cfg.seed,

@@ -34,10 +34,6 @@ def btc_plan() -> SweepPlan:
         universe={"BTCUSD": {"kind": "table", "path": "bundled:btcusd_1h.csv.gz"}},
         folds={"train": "360d", "validation": "60d", "test": "60d", "max_folds": 1},
         models={"xgboost": {}, "lightgbm": {}, "catboost": {}},
-        ensembles={
-            "stack_logreg_shrink": {"params": {"C": 0.5}},
-            "stack_xgb_meta": {"params": {"n_estimators": 20, "max_depth": 1}},
-        },
     )
     return plan_sweep(parse_config(raw))
 
@@ -52,7 +48,7 @@ def test_each_ensemble_combines_stored_predictions(btc_plan: SweepPlan) -> None:
     }
     assert set(steps.ensemble_names(btc_plan)) == ENSEMBLES
     y_val = dataset.validation["label"].to_numpy()
-    out = {name: steps.ensemble(btc_plan, name, dataset, base) for name in ENSEMBLES}
+    out = {name: steps.ensemble(btc_plan, name, dataset, base, hps[name]) for name in ENSEMBLES}
     for name, preds in out.items():
         assert preds.validation.shape == (len(dataset.validation),) and preds.test.shape == (
             len(dataset.test),

@@ -179,8 +179,8 @@ def test_cli_seed_and_audit(tmp_path, capsys: pytest.CaptureFixture) -> None:  #
     assert main(["hp", "seed", "--apply", "--home", home]) == 0
     assert "applied: 0 keys written" in capsys.readouterr().out
     assert main(["hp", "audit", "--home", home]) == 0
-    # The default sweep: three fixed models' defaults, and logreg's defaults and ranges (it searches).
-    assert "100.0% of 27 required keys set" in capsys.readouterr().out
+    # The default sweep: three fixed models' defaults, logreg's defaults and ranges (it searches), the stackers' defaults.
+    assert "100.0% of 32 required keys set" in capsys.readouterr().out
 
 
 def test_a_model_resolves_every_key_it_needs_with_its_source(engine: sa.Engine) -> None:

@@ -12,7 +12,6 @@ from cvn_assets.hyperparams.model_params import (
     ModelHyperparams,
     coverage,
     fallback_rate_level,
-    resolve_sweep,
 )
 from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.version import code_version
@@ -38,8 +37,8 @@ def build_hyperparameter_assets(plan: SweepPlan) -> list[dg.AssetsDefinition | d
         partitions_def=crypto_fold_partitions(plan),
         group_name="models",
         code_version=code_version(),
-        description="Every configured model's hyperparameters (and HPO ranges when searching), resolved from "
-        "the environment and the ftf_config table, with where each value came from.",
+        description="Every configured model's and active ensemble's hyperparameters (and HPO ranges when "
+        "searching), resolved from the environment and the ftf_config table, with where each value came from.",
     )
     def hyperparameters(
         context: dg.AssetExecutionContext, results_store: ResultsStore
@@ -63,16 +62,17 @@ def build_hyperparameter_assets(plan: SweepPlan) -> list[dg.AssetsDefinition | d
         asset=HYPERPARAMETERS,
         name="hyperparameters_complete",
         blocking=True,
-        description="Every required hyperparameter key of the configured models is set (environment or "
-        "ftf_config). Blocking: below 100% no model trains, unless hpo.allow_fallback makes it a warning.",
+        description="Every required hyperparameter key of the configured models and active ensembles is set "
+        "(environment or ftf_config). Blocking: below 100% no model trains, unless hpo.allow_fallback makes it a warning.",
     )
     def hyperparameters_complete(results_store: ResultsStore) -> dg.AssetCheckResult:
         # Resolved again rather than read from the asset, so the check also runs on its own.
-        cover = coverage(resolve_sweep(Resolver(results_store.engine()), cfg, allow_fallback=False))
+        resolver = Resolver(results_store.engine())
+        cover = coverage(steps.hyperparameters(plan, resolver, allow_fallback=False))
         return dg.AssetCheckResult(
             passed=cover.complete,
             severity=dg.AssetCheckSeverity.WARN if cfg.hpo.allow_fallback else dg.AssetCheckSeverity.ERROR,
-            description=cover.describe(list(cfg.models)),
+            description=cover.describe([*cfg.models, *steps.ensemble_names(plan)]),
             metadata={
                 "coverage_percent": cover.percent,
                 "required_keys": cover.n_required,

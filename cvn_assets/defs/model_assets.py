@@ -105,14 +105,19 @@ def _ensemble_asset(plan: SweepPlan, name: str) -> dg.AssetsDefinition:
         partitions_def=crypto_fold_partitions(plan),
         group_name="ensembles",
         code_version=code_version(),
-        ins={"dataset": dg.AssetIn(FOLD_DATASET)}
+        ins={"dataset": dg.AssetIn(FOLD_DATASET), "hyperparameters": dg.AssetIn(HYPERPARAMETERS)}
         | {f"base__{m}": dg.AssetIn(predictions_key(m)) for m in base_models},
         description=f"{name} over the stored predictions of {', '.join(base_models)} (no base model is retrained).",
     )
     def ensemble(
-        context: dg.AssetExecutionContext, dataset: FoldDataset, **base: VariantPredictions
+        context: dg.AssetExecutionContext,
+        dataset: FoldDataset,
+        hyperparameters: dict[str, ModelHyperparams],
+        **base: VariantPredictions,
     ) -> VariantPredictions:
-        preds = steps.ensemble(plan, name, dataset, {m: base[f"base__{m}"] for m in base_models})
+        preds = steps.ensemble(
+            plan, name, dataset, {m: base[f"base__{m}"] for m in base_models}, hyperparameters[name]
+        )
         for event in preds.events:
             context.log.info(f"{event.name} {event.fields}")
         context.add_output_metadata(

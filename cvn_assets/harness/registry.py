@@ -66,37 +66,44 @@ class EnsembleSpec:
 
 
 _MODELS: dict[str, AdapterFactory] = {}
-_MODEL_CODES: dict[str, str] = {}  # model name -> short code used in hyperparameter keys (XGB, LGB, ...)
+# model or ensemble name -> short code used in hyperparameter keys (XGB, LGB, STACK_LR, ...)
+_MODEL_CODES: dict[str, str] = {}
 _ENSEMBLES: dict[str, EnsembleSpec] = {}
 _SKIPPED: dict[str, Event] = {}
 _discovered = False
 
 
-def register_model(name: str, code: str | None = None) -> Callable[[AdapterFactory], AdapterFactory]:
-    """`code` is the model's short code in hyperparameter keys (CVN_HPO_<CODE>_...); default: NAME upper-cased."""
+def _hyperparameter_code(name: str, code: str | None) -> str:
+    """`code` names the plugin in hyperparameter keys (CVN_HPO_<CODE>_...); default: the name upper-cased."""
     code = (code or name).upper()
     if not code.replace("_", "").isalnum():
-        raise ValueError(f"model code '{code}' of '{name}' must be letters, digits and underscores")
+        raise ValueError(f"hyperparameter code '{code}' of '{name}' must be letters, digits and underscores")
+    taken = {c: n for n, c in _MODEL_CODES.items() if n != name}
+    if code in taken:
+        raise ValueError(f"hyperparameter code '{code}' of '{name}' is already used by '{taken[code]}'")
+    return code
 
+
+def register_model(name: str, code: str | None = None) -> Callable[[AdapterFactory], AdapterFactory]:
     def decorate(factory: AdapterFactory) -> AdapterFactory:
         _check_unique(name, factory, _MODELS.get(name), _ENSEMBLES.get(name))
-        taken = {c: n for n, c in _MODEL_CODES.items() if n != name}
-        if code in taken:
-            raise ValueError(f"model code '{code}' of '{name}' is already used by '{taken[code]}'")
+        _MODEL_CODES[name] = _hyperparameter_code(name, code)
         _MODELS[name] = factory
-        _MODEL_CODES[name] = code
         return factory
 
     return decorate
 
 
-def register_ensemble(name: str, base_models: Sequence[str]) -> Callable[[EnsembleFactory], EnsembleFactory]:
+def register_ensemble(
+    name: str, base_models: Sequence[str], code: str | None = None
+) -> Callable[[EnsembleFactory], EnsembleFactory]:
     if len(base_models) < 2:
         raise ValueError(f"ensemble '{name}' needs at least two base models, got {list(base_models)}")
 
     def decorate(factory: EnsembleFactory) -> EnsembleFactory:
         existing = _ENSEMBLES.get(name)
         _check_unique(name, factory, existing.factory if existing else None, _MODELS.get(name))
+        _MODEL_CODES[name] = _hyperparameter_code(name, code)
         _ENSEMBLES[name] = EnsembleSpec(name, factory, tuple(base_models))
         return factory
 
@@ -145,8 +152,17 @@ def registered_models() -> list[str]:
 
 
 def model_code(name: str) -> str:
-    get_model(name)
+    """The hyperparameter-key code of a registered model or ensemble."""
+    discover()
+    if name not in _MODEL_CODES:
+        raise KeyError(f"no model or ensemble registered as '{name}'; registered: {sorted(_MODEL_CODES)}")
     return _MODEL_CODES[name]
+
+
+def hyperparameter_owners() -> list[str]:
+    """Every registered model and ensemble: what has hyperparameter keys."""
+    discover()
+    return sorted(_MODEL_CODES)
 
 
 def registered_ensembles() -> dict[str, EnsembleSpec]:

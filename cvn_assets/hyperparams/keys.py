@@ -1,6 +1,6 @@
 """Hyperparameter keys: `CVN_HPO_<MODEL>_<TF>_<PARAM>` for a default, plus `_RANGE_MIN`, `_RANGE_MAX`
 and `_RANGE_SCALE` (linear or log) for its HPO range. MODEL is the model's registered short code
-(XGB, LGB, CB, LR, ...), TF the timeframe upper-cased (1M ... 1D), PARAM the parameter upper-cased."""
+(XGB, LGB, CB, LR, STACK_LR, ...), TF the timeframe upper-cased (1M ... 1D), PARAM the parameter upper-cased."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from cvn_assets.core.timeframes import TIMEFRAME_SECONDS
-from cvn_assets.harness.registry import model_code, registered_models
+from cvn_assets.harness.registry import hyperparameter_owners, model_code
 from cvn_assets.hyperparams.types import canonical_param
 
 PREFIX = "CVN_HPO"
@@ -35,7 +35,7 @@ class ParsedKey:
 
 def parse_key(key: str) -> ParsedKey:
     """Split a key into its parts; raise naming the key when it is not one."""
-    codes = {model_code(m): m for m in registered_models()}
+    codes = {model_code(m): m for m in hyperparameter_owners()}
     tfs = {code: tf for tf, code in TIMEFRAME_CODES.items()}
     pattern = re.compile(
         rf"^{PREFIX}_(?P<model>{'|'.join(map(re.escape, sorted(codes, key=len, reverse=True)))})"

@@ -14,6 +14,7 @@ from typing import Any
 from cvn_assets.config import SweepConfig
 from cvn_assets.core.hashing import fingerprint
 from cvn_assets.harness.events import Event, emit
+from cvn_assets.harness.registry import registered_models
 from cvn_assets.hyperparams.keys import default_key, parse_key, range_keys
 from cvn_assets.hyperparams.resolver import FALLBACK, HyperparameterError, Resolver, how_to_set, parse_value
 from cvn_assets.hyperparams.seeding import VALUES_FILE, committed_values
@@ -66,8 +67,9 @@ def resolve_model(
     allow_fallback: bool,
     values_file: Path = VALUES_FILE,
 ) -> ModelHyperparams:
-    """Resolve every key `model` needs on `timeframe`. Missing keys are listed, not raised (the coverage
-    check reports them); an unparseable value or a half-set range raises naming the key."""
+    """Resolve every key `model` (a model or an ensemble) needs on `timeframe`. Missing keys are listed, not
+    raised (the coverage check reports them); an unparseable value or a half-set range raises naming the
+    key, and so does a model with no hyperparameter at all (an ensemble may have none: a plain average)."""
     defaults, ranges = committed_values(model, timeframe, values_file)
     default_params, range_params = list(defaults), list(ranges) if search else []
     prefix = default_key(model, timeframe, "")
@@ -76,7 +78,7 @@ def resolve_model(
         names = default_params if parsed.part is None else range_params if search else None
         if names is not None and parsed.param not in names:
             names.append(parsed.param)
-    if not default_params and not range_params:
+    if not default_params and not range_params and model in registered_models():
         raise HyperparameterError(
             f"{prefix}<PARAM>",
             f"no hyperparameters are configured for model '{model}' on {timeframe}: add it to {values_file.name} "
@@ -150,19 +152,16 @@ class Coverage:
 
 
 def resolve_sweep(
-    resolver: Resolver, config: SweepConfig, *, allow_fallback: bool | None = None
+    resolver: Resolver, config: SweepConfig, ensembles: list[str], *, allow_fallback: bool | None = None
 ) -> dict[str, ModelHyperparams]:
-    """Every configured model's hyperparameters on the sweep's timeframe, in its HPO mode (fallbacks as
-    the config allows unless `allow_fallback` says otherwise: an audit never applies one)."""
+    """The hyperparameters of every configured model (in its HPO mode) and of the sweep's `ensembles`
+    (never searched) on the sweep's timeframe, with fallbacks as the config allows unless `allow_fallback`
+    says otherwise (an audit never applies one)."""
+    fallback = config.hpo.allow_fallback if allow_fallback is None else allow_fallback
+    searched = {m: config.hpo_mode(m) == "search" for m in config.models} | dict.fromkeys(ensembles, False)
     return {
-        model: resolve_model(
-            resolver,
-            model,
-            config.timeframe,
-            search=config.hpo_mode(model) == "search",
-            allow_fallback=config.hpo.allow_fallback if allow_fallback is None else allow_fallback,
-        )
-        for model in config.models
+        name: resolve_model(resolver, name, config.timeframe, search=search, allow_fallback=fallback)
+        for name, search in searched.items()
     }
 
 

@@ -18,10 +18,10 @@ def _logits(probabilities: Mapping[str, np.ndarray], models: list[str]) -> np.nd
     return np.log(p / (1 - p))
 
 
-@register_ensemble("stack_logreg_shrink", base_models=["xgboost", "lightgbm", "catboost"])
+@register_ensemble("stack_logreg_shrink", base_models=["xgboost", "lightgbm", "catboost"], code="STACK_LR")
 class StackLogisticShrink:
     def __init__(self, params: Mapping[str, Any], seed: int, threads: int) -> None:
-        self.params = dict(params)  # C (the shrinkage) and friends come from the sweep config
+        self.params = dict(params)  # C (the shrinkage) and friends: CVN_HPO_STACK_LR_<TF>_*
         self.seed = seed
         self.models: list[str] = []
         self.meta: LogisticRegression | None = None

@@ -11,10 +11,10 @@ import xgboost as xgb
 from cvn_assets.harness.registry import register_ensemble
 
 
-@register_ensemble("stack_xgb_meta", base_models=["xgboost", "lightgbm", "catboost"])
+@register_ensemble("stack_xgb_meta", base_models=["xgboost", "lightgbm", "catboost"], code="STACK_XGB")
 class StackXGBoostMeta:
     def __init__(self, params: Mapping[str, Any], seed: int, threads: int) -> None:
-        self.params = dict(params)  # from the sweep config
+        self.params = dict(params)  # CVN_HPO_STACK_XGB_<TF>_*
         self.seed = seed
         self.threads = threads
         self.models: list[str] = []
