@@ -36,6 +36,7 @@ ui: setup
 
 bench: setup
 	$(BIN)/python bench/harness_overhead.py
+	$(BIN)/python bench/hpo_throughput.py
 	$(BIN)/python bench/orchestration_overhead.py
 
 clean:

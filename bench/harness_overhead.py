@@ -1,6 +1,6 @@
 """Harness overhead per model: `train_one` against the model library called directly.
 
-On the real BTC sample's largest fold and the default config's parameters, for each model:
+On the real BTC sample's largest fold and the committed values file's defaults, for each model:
   * direct: the library's own fit (with the same balanced sample weights), then predict_proba on the
     validation and test splits, as a user would without the harness;
   * harness: `train_one` (events, class balancing, the same fit, calibration, threshold, metrics).
@@ -33,6 +33,7 @@ def main() -> None:
     from cvn_assets.core.sweep_plan import plan_sweep
     from cvn_assets.harness.nodes.class_balance import balance_classes
     from cvn_assets.harness.train import train_one
+    from cvn_assets.hyperparams.seeding import committed_values
     from cvn_assets_tests.reference_calls import direct_fit
 
     plan = plan_sweep(load_config())
@@ -45,14 +46,15 @@ def main() -> None:
     X_val, _ = dataset.xy("validation")
     X_test, _ = dataset.xy("test")
     weights = balance_classes(y.to_numpy(), cfg.harness.class_balance).weights
+    committed = {m: committed_values(m, cfg.timeframe)[0] for m in steps.model_names(plan)}
 
     def direct(name: str) -> None:
-        model = direct_fit(name, cfg.models[name].params, cfg.seed, cfg.runtime.threads, X, y, weights)
+        model = direct_fit(name, committed[name], cfg.seed, cfg.runtime.threads, X, y, weights)
         model.predict_proba(X_val)
         model.predict_proba(X_test)
 
     def harness(name: str) -> None:
-        train_one(name, dataset, cfg.models[name].params, harness=cfg.harness, threshold=cfg.backtest.entry_threshold,
+        train_one(name, dataset, committed[name], harness=cfg.harness, threshold=cfg.backtest.entry_threshold,
                   seed=cfg.seed, threads=cfg.runtime.threads, code_version="bench")  # fmt: skip
 
     print(

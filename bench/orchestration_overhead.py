@@ -40,6 +40,8 @@ def main() -> None:
     from cvn_assets.core.sweep_plan import plan_sweep
     from cvn_assets.definitions import build_definitions
     from cvn_assets.defs.resources import ResultsStore
+    from cvn_assets.hyperparams.resolver import Resolver
+    from cvn_assets.hyperparams.seeding import apply_seed, load_values, plan_seed, seed_values
     from cvn_assets.runner import SweepRunner
     from cvn_assets.store.audits import missing_baselines, placeholder_join_keys, unlabelled_cost_basis
     from cvn_assets.store.engine import get_engine, upgrade
@@ -58,17 +60,21 @@ def main() -> None:
         plan, artifacts_dir=root / "artifacts", results_store=ResultsStore(database_url=dagster_url)
     )
 
-    # Warm-up outside the timings: imports, the XGBoost library, migrations of both databases.
+    # Warm-up outside the timings: imports, the model libraries, migrations and the committed
+    # hyperparameters in both databases, Optuna's tables.
     for url in (plain_url, dagster_url):
         upgrade(url)
+        with get_engine(url).connect() as conn:
+            apply_seed(get_engine(url), plan_seed(conn, seed_values(sorted(load_values())), force=False))
+    engine = get_engine(plain_url)
     warm = steps.fold_dataset(
         plan,
         plan.fold_ids[0],
         steps.features(plan, cfg.cryptos[0], plan.fold_ids[0], steps.ohlcv(plan, cfg.cryptos[0])),
     )
+    warm_hp = steps.hyperparameters(plan, Resolver(engine, environ={}))
     for model in cfg.models:
-        steps.train_model(plan, model, warm)
-    engine = get_engine(plain_url)
+        steps.train_model(plan, model, warm, warm_hp[model], f"sqlite:///{root / 'warm.db'}")
 
     plain = orchestrated = 0.0
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
@@ -88,7 +94,14 @@ def main() -> None:
 
         def plain_partition(crypto: str, fold_id: str) -> None:
             dataset = steps.fold_dataset(plan, fold_id, steps.features(plan, crypto, fold_id, bars[crypto]))
-            variants = [steps.predictions(steps.train_model(plan, m, dataset), dataset) for m in cfg.models]
+            hps = steps.hyperparameters(plan, Resolver(engine, environ={}))
+            models = {
+                m: steps.predictions(steps.train_model(plan, m, dataset, hps[m], plain_url), dataset)
+                for m in cfg.models
+            }
+            variants = list(models.values()) + [
+                steps.ensemble(plan, e, dataset, models, hps[e]) for e in steps.ensemble_names(plan)
+            ]
             for cost in cfg.costs_bps:
                 scope = steps.partition_scope(plan, crypto, fold_id, cost)
                 write_baselines(engine, scope, steps.baseline_rows(plan, dataset, cost))

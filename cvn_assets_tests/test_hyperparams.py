@@ -8,13 +8,15 @@ import pytest
 import sqlalchemy as sa
 
 from cvn_assets.cli import main
+from cvn_assets.config import parse_config
 from cvn_assets.harness import registry
 from cvn_assets.hyperparams.keys import default_key, parse_key, range_keys
-from cvn_assets.hyperparams.model_params import coverage, resolve_model
+from cvn_assets.hyperparams.model_params import coverage, resolve_model, resolve_sweep
 from cvn_assets.hyperparams.resolver import HyperparameterError, Resolver, validate_assignment
 from cvn_assets.hyperparams.seeding import apply_seed, plan_seed, seed_values
 from cvn_assets.hyperparams.types import param_type
 from cvn_assets.store.hp_config import get_value, history, set_value
+from cvn_assets_tests.conftest import small_raw_config
 
 KEY = "CVN_HPO_XGB_1H_MAX_DEPTH"
 
@@ -232,3 +234,15 @@ def test_half_set_range_or_unknown_model_fails_naming_the_key() -> None:
     finally:
         registry._MODELS.pop("nokeys")
         registry._MODEL_CODES.pop("nokeys")
+
+
+def test_the_sweep_timeframe_reaches_every_resolver_call() -> None:
+    config = parse_config(
+        small_raw_config(timeframe="15m", models={"xgboost": {}, "logreg": {"hpo": "search"}})
+    )
+    environ = {s.key: s.value for s in seed_values(["xgboost", "logreg", "stack_logreg_shrink"], ["15m"])}
+    resolved = resolve_sweep(Resolver(None, environ=environ), config, ["stack_logreg_shrink"])
+    assert set(resolved) == {"xgboost", "logreg", "stack_logreg_shrink"}
+    keys = [k for hp in resolved.values() for k in hp.sources]
+    assert keys and all("_15M_" in k for k in keys) and resolved["logreg"].ranges["C"][2] == "log"
+    assert resolved["stack_logreg_shrink"].values == {"C": 0.5} and not resolved["stack_logreg_shrink"].search

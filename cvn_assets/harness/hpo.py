@@ -81,11 +81,13 @@ def search(
     stored = optuna.create_study(storage=storage, study_name=name, direction="minimize", load_if_exists=True)
     stored_id = storage.get_study_id_from_name(name)
     done = [t for t in stored.get_trials(deepcopy=False) if t.state in FINISHED]
-    # A resumed search gets a sampler seeded past the trials it already has, so it does not redraw them.
+    # Each study draws its own sequence (folds explore different points), the same on every run of the
+    # same study; a resumed one is seeded past the trials it already has, so it does not redraw them.
+    sampler_seed = int(fingerprint([seed, name, len(done)], length=8), 16)
     study = optuna.create_study(
         direction="minimize",
         sampler=optuna.samplers.TPESampler(
-            seed=seed + len(done), n_startup_trials=settings.sampler_startup_trials
+            seed=sampler_seed, n_startup_trials=settings.sampler_startup_trials
         ),
         pruner=(
             optuna.pruners.MedianPruner(
