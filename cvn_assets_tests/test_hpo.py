@@ -17,6 +17,8 @@ from cvn_assets.config import HpoSettings, parse_config
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.sweep_plan import plan_sweep
 from cvn_assets.harness import hpo
+from cvn_assets.harness.nodes.class_balance import balance_classes
+from cvn_assets.harness.train import fit_adapter
 from cvn_assets.hyperparams.model_params import ModelHyperparams, resolve_model
 from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.store.engine import get_engine, upgrade
@@ -91,17 +93,44 @@ def test_same_seed_same_search(dataset: FoldDataset, tmp_path: Path) -> None:
     assert runs[0] == runs[1]
 
 
-def test_the_pruner_stops_trials_through_the_round_hook(dataset: FoldDataset, tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["xgboost", "lightgbm", "catboost"])
+def test_each_boosting_adapter_reports_rounds_and_stops_when_told(model: str, dataset: FoldDataset) -> None:
+    seen: list[tuple[int, float]] = []
+
+    def hook(step: int, loss: float) -> bool:
+        seen.append((step, loss))
+        return step < 6  # "prune" at round 6
+
+    params = {**searched(model).values, "n_estimators" if model != "catboost" else "iterations": 40}
+    balance = balance_classes(dataset.train["label"].to_numpy(), "balanced")
+    adapter, _ = fit_adapter(model, dataset, params, balance, seed=SEED, threads=THREADS, on_round=hook)
+    assert [step for step, _ in seen] == list(range(7)) and all(0 < loss < 5 for _, loss in seen)
+    assert adapter.n_estimators_final <= 8  # stopped there, not at 40 rounds
+
+
+@pytest.mark.filterwarnings("ignore:Fixed parameter learning_rate:UserWarning")  # trial 0, deliberately
+@pytest.mark.parametrize("model", ["xgboost", "lightgbm", "catboost"])
+def test_the_median_pruner_stops_trials_behind_the_median(
+    model: str, dataset: FoldDataset, tmp_path: Path
+) -> None:
+    # Trial 0 (the defaults, made to barely learn) stays near the prior; the range offers only learning rates
+    # that overfit these noisy bars within a few rounds, so later trials fall behind it and get pruned.
+    base = searched(model)
+    hp = dataclasses.replace(
+        base, values={**base.values, "learning_rate": 0.001}, ranges={"learning_rate": (0.5, 0.9, "linear")}
+    )
     url = _sqlite(tmp_path, "r.db")
-    _, pruned = _search("lightgbm", dataset, url, name="pruned", n_trials=10)
-    _, unpruned = _search("lightgbm", dataset, url, name="unpruned", n_trials=10, pruner="none")
-    assert pruned.n_pruned > 0 and unpruned.n_pruned == 0
-    stopped = [t for t in _trials(url, "pruned") if t.state == optuna.trial.TrialState.PRUNED]
-    # Reported every report_every_rounds rounds, and stopped before the trial's own round count.
-    for trial in stopped:
-        steps_seen = sorted(trial.intermediate_values)
-        assert all(s % SETTINGS.report_every_rounds == 0 for s in steps_seen)
-        assert steps_seen[-1] < trial.params["n_estimators"] - 1
+
+    def run(name: str, pruner: str):  # noqa: ANN202
+        settings = SETTINGS.model_copy(update={"pruner": pruner, "n_trials": 5})
+        return hpo.search(model, dataset, hp, settings, storage_url=url, name=name, seed=SEED, threads=THREADS,
+                          class_balance="balanced")[1]  # fmt: skip
+
+    pruned, unpruned = run("pruned", "median"), run("unpruned", "none")
+    assert pruned.n_pruned > 0 and (unpruned.n_complete, unpruned.n_pruned) == (5, 0)
+    for trial in _trials(url, "pruned"):
+        if trial.state == optuna.trial.TrialState.PRUNED:  # reported every report_every_rounds rounds
+            assert all(step % SETTINGS.report_every_rounds == 0 for step in trial.intermediate_values)
 
 
 def test_the_search_never_reads_the_test_split(dataset: FoldDataset, tmp_path: Path) -> None:

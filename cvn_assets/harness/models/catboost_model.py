@@ -18,7 +18,7 @@ class _RoundCallback:
 
     def after_iteration(self, info: Any) -> bool:
         loss = next(iter(info.metrics["validation"].values()))[-1]
-        return self.hook(info.iteration, float(loss))  # False stops training
+        return self.hook(info.iteration - 1, float(loss))  # CatBoost counts from 1; False stops training
 
 
 @register_model("catboost", code="CB")
