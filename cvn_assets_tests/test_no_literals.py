@@ -13,6 +13,7 @@ from cvn_assets.hyperparams.types import PARAM_TYPES
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cvn_assets"
 SCANNED = ["harness/models", "harness/ensembles", "harness/adapter.py", "harness/train.py", "harness/ensemble.py",
+           "harness/hpo.py",
            "harness/nodes", "hyperparams"]  # fmt: skip
 KNOWN = {p.lower() for p in PARAM_TYPES}
 
