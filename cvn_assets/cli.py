@@ -96,6 +96,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(
         f"\nresults database : {database_url()}  (tables finetune_results, finetune_baselines; run_id {plan.run_id})"
     )
+    searched = [m for m in plan.config.models if plan.config.hpo_mode(m) == "search"]
+    if searched:
+        print(
+            f"optuna studies   : same database, one per searched model x crypto x fold, named "
+            f"{plan.run_id}/<model>/<crypto>/<fold>/... ({', '.join(searched)}; optuna_trial_id joins rows to them)"
+        )
+    print("hyperparameters  : ftf_config in the same database (`cvn hp list`, `cvn hp audit`)")
     print(f"artifacts        : {root / 'artifacts'}")
     print(
         f"dagster instance : {os.environ['DAGSTER_HOME']}  (browse: DAGSTER_HOME={os.environ['DAGSTER_HOME']} "
