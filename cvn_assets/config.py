@@ -161,6 +161,12 @@ class CheckSettings(_Strict):
     fallback_rate_error: float = Field(0.05, ge=0)
     fallback_rate_window: int = Field(20, ge=1)  # materializations per model asset
 
+    @model_validator(mode="after")
+    def _warn_before_error(self) -> CheckSettings:
+        if self.fallback_rate_warn > self.fallback_rate_error:
+            raise ValueError("fallback_rate_warn must not be above fallback_rate_error")
+        return self
+
 
 class BacktestSettings(_Strict):
     entry_threshold: float = Field(0.5, gt=0, lt=1)

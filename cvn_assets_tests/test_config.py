@@ -49,6 +49,7 @@ def test_run_id_is_stable_and_changes_with_any_setting() -> None:
         ({"models": {"xgboost": {"hpo": "grid"}}}, "models.xgboost.hpo"),
         ({"hpo": {"n_trials": 0}}, "hpo.n_trials"),
         ({"hpo": {"pruner": "hyperband"}}, "hpo.pruner"),
+        ({"checks": {"fallback_rate_warn": 0.1, "fallback_rate_error": 0.05}}, "checks"),
         ({"backtest": {"entry_threshold": 1.5}}, "backtest.entry_threshold"),
         ({"labels": {"horizon_bars": "long"}}, "labels.horizon_bars"),
     ],
