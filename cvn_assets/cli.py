@@ -17,7 +17,6 @@ from cvn_assets.config import DEFAULT_CONFIG_PATH, load_config
 from cvn_assets.core.errors import CvnError
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
 from cvn_assets.harness.registry import hyperparameter_owners
-from cvn_assets.hyperparams.model_params import coverage
 from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.hyperparams.seeding import SeedAction, apply_seed, load_values, plan_seed, seed_values
 from cvn_assets.store.engine import cvn_home, database_url, get_engine, upgrade
@@ -220,9 +219,8 @@ def cmd_hp_audit(args: argparse.Namespace) -> int:
     """The same coverage the `hyperparameters_complete` asset check reports before training."""
     from cvn_assets import steps
 
-    plan = _plan(args.config)
-    cover = coverage(steps.hyperparameters(plan, Resolver(_hp_engine(args)), allow_fallback=False))
-    print(cover.describe([*plan.config.models, *steps.ensemble_names(plan)]))
+    cover, description = steps.hyperparameter_coverage(_plan(args.config), Resolver(_hp_engine(args)))
+    print(description)
     for key in cover.not_set:
         print(f"  missing {key}")
     return 0 if cover.complete else 1

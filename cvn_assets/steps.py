@@ -27,7 +27,7 @@ from cvn_assets.harness.hpo import search, study_name
 from cvn_assets.harness.predictions import VariantPredictions, predict_splits
 from cvn_assets.harness.registry import registered_ensembles, registered_models
 from cvn_assets.harness.train import TrainedArtifact, train_one
-from cvn_assets.hyperparams.model_params import ModelHyperparams, resolve_sweep
+from cvn_assets.hyperparams.model_params import Coverage, ModelHyperparams, coverage, resolve_sweep
 from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.store.schema import COST_BASIS_BACKTESTED
 from cvn_assets.version import code_version
@@ -102,6 +102,13 @@ def hyperparameters(
     for the coverage check)."""
     model_names(plan)
     return resolve_sweep(resolver, plan.config, ensemble_names(plan), allow_fallback=allow_fallback)
+
+
+def hyperparameter_coverage(plan: SweepPlan, resolver: Resolver) -> tuple[Coverage, str]:
+    """The share of required keys set, never counting a fallback, and its one-line description: what the
+    `hyperparameters_complete` check and `cvn hp audit` report."""
+    cover = coverage(hyperparameters(plan, resolver, allow_fallback=False))
+    return cover, cover.describe([*plan.config.models, *ensemble_names(plan)])
 
 
 def train_model(

@@ -67,12 +67,11 @@ def build_hyperparameter_assets(plan: SweepPlan) -> list[dg.AssetsDefinition | d
     )
     def hyperparameters_complete(results_store: ResultsStore) -> dg.AssetCheckResult:
         # Resolved again rather than read from the asset, so the check also runs on its own.
-        resolver = Resolver(results_store.engine())
-        cover = coverage(steps.hyperparameters(plan, resolver, allow_fallback=False))
+        cover, description = steps.hyperparameter_coverage(plan, Resolver(results_store.engine()))
         return dg.AssetCheckResult(
             passed=cover.complete,
             severity=dg.AssetCheckSeverity.WARN if cfg.hpo.allow_fallback else dg.AssetCheckSeverity.ERROR,
-            description=cover.describe([*cfg.models, *steps.ensemble_names(plan)]),
+            description=description,
             metadata={
                 "coverage_percent": cover.percent,
                 "required_keys": cover.n_required,
