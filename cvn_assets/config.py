@@ -23,8 +23,6 @@ DEFAULT_CONFIG_PATH = Path(__file__).parent / "configs" / "default.yaml"
 Timeframe = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d"]
 assert set(Timeframe.__args__) == set(TIMEFRAME_SECONDS)  # type: ignore[attr-defined]
 
-ParamValue = int | float | str | bool
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -135,8 +133,10 @@ class EnsembleSettings(_Strict):
 
 
 class MetaLabelSettings(_Strict):
+    """Opt-in. The secondary logistic regression's hyperparameters resolve like a model's
+    (CVN_HPO_META_<TF>_<PARAM>)."""
+
     enabled: bool = False
-    params: dict[str, ParamValue] = Field(default_factory=dict)  # the secondary logistic regression's
 
 
 class HarnessSettings(_Strict):

@@ -117,10 +117,14 @@ def train_model(
     dataset: FoldDataset,
     hp: ModelHyperparams,
     storage_url: str | None = None,
+    meta: ModelHyperparams | None = None,
 ) -> TrainedArtifact:
     """Fixed mode trains with the resolved defaults; search mode runs (or resumes) the Optuna study stored
-    in the results database at `storage_url`, then trains its winner through the same `train_one`."""
+    in the results database at `storage_url`, then trains its winner through the same `train_one`. `meta`
+    holds the meta-labeler's hyperparameters when harness.meta_labeling is enabled."""
     hp.require_complete()
+    if meta is not None:
+        meta.require_complete()
     cfg = plan.config
     params, found = hp.values, None
     if hp.search:
@@ -147,6 +151,7 @@ def train_model(
         threads=cfg.runtime.threads,
         code_version=code_version(),
         search=found,
+        meta_params=meta.values if meta is not None else None,
     )
 
 

@@ -38,7 +38,7 @@ def dataset() -> FoldDataset:
 
 def _train(name: str, dataset: FoldDataset, **harness: object):  # noqa: ANN202
     return train_one(name, dataset, PARAMS[name], harness=HarnessSettings(**harness), threshold=0.4,
-                     seed=SEED, threads=THREADS, code_version="test")  # fmt: skip
+                     seed=SEED, threads=THREADS, code_version="test", meta_params={"C": 1.0})  # fmt: skip
 
 
 def test_every_in_tree_model_is_registered() -> None:
@@ -117,7 +117,7 @@ def test_threshold_sweep_and_meta_labeling_are_opt_in_and_guarded(dataset: FoldD
         dataset,
         threshold_sweep=True,
         max_trade_ratio=1.5,
-        meta_labeling={"enabled": True, "params": {"C": 1.0}},
+        meta_labeling={"enabled": True},
     )
     picked = next(e for e in swept.events if e.name == "theta_picked")
     assert picked.fields["source"] in {"sweep", "config_after_guard"}

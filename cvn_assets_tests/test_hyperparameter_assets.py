@@ -143,3 +143,14 @@ def test_allowed_fallbacks_train_visibly_and_trip_the_fallback_rate(
 )
 def test_fallback_rate_thresholds(fallbacks: int, trainings: int, level: str) -> None:
     assert fallback_rate_level(fallbacks, trainings, warn=0.01, error=0.05)[1] == level
+
+
+def test_meta_labeling_in_the_graph_reads_its_resolved_hyperparameters(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'r.db'}"
+    plan = _plan(harness={"meta_labeling": {"enabled": True}})
+    with dg.instance_for_test() as instance:
+        defs = _defs(plan, db_url, tmp_path)
+        defs.resolve_job_def("ohlcv_job").execute_in_process(partition_key="SYNA", instance=instance)
+        assert _partition(defs, instance, "f000").success
+        hp = instance.get_latest_materialization_event(HYPERPARAMETERS).asset_materialization
+        assert hp.metadata["hp/meta_label"].value["values"] == {"C": 1.0}

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from cvn_assets.cli import main
 from cvn_assets.config import parse_config
+from cvn_assets.core.errors import ConfigError
 from cvn_assets.harness import registry
 from cvn_assets.hyperparams.keys import default_key, parse_key, range_keys
 from cvn_assets.hyperparams.model_params import coverage, resolve_model, resolve_sweep
@@ -246,3 +247,16 @@ def test_the_sweep_timeframe_reaches_every_resolver_call() -> None:
     keys = [k for hp in resolved.values() for k in hp.sources]
     assert keys and all("_15M_" in k for k in keys) and resolved["logreg"].ranges["C"][2] == "log"
     assert resolved["stack_logreg_shrink"].values == {"C": 0.5} and not resolved["stack_logreg_shrink"].search
+
+
+def test_meta_labeling_takes_its_classifiers_hyperparameters_from_the_resolver() -> None:
+    environ = {s.key: s.value for s in seed_values(["xgboost", "meta_label"], ["1h"])}
+    for enabled in (False, True):
+        config = parse_config(small_raw_config(harness={"meta_labeling": {"enabled": enabled}}))
+        resolved = resolve_sweep(Resolver(None, environ=environ), config, [])
+        assert ("meta_label" in resolved) is enabled
+    assert (
+        resolved["meta_label"].values == {"C": 1.0} and "CVN_HPO_META_1H_C" in resolved["meta_label"].sources
+    )
+    with pytest.raises(ConfigError, match="harness.meta_labeling.params"):
+        parse_config(small_raw_config(harness={"meta_labeling": {"enabled": True, "params": {"C": 2.0}}}))

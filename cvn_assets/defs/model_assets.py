@@ -21,7 +21,7 @@ from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.harness.contracts import TrainedArtifact
 from cvn_assets.harness.events import Event
 from cvn_assets.harness.predictions import VariantPredictions
-from cvn_assets.harness.registry import get_ensemble
+from cvn_assets.harness.registry import META_LABEL, get_ensemble
 from cvn_assets.hyperparams.model_params import ModelHyperparams
 from cvn_assets.version import code_version
 
@@ -50,7 +50,9 @@ def _model_assets(plan: SweepPlan, name: str) -> list[dg.AssetsDefinition]:
         results_store: ResultsStore,
     ) -> TrainedArtifact:
         hp = hyperparameters[name]
-        artifact = steps.train_model(plan, name, dataset, hp, results_store.database_url)
+        artifact = steps.train_model(
+            plan, name, dataset, hp, results_store.database_url, meta=hyperparameters.get(META_LABEL)
+        )
         for event in artifact.events:
             context.log.info(f"{event.name} {event.fields}")
         search = artifact.search

@@ -66,8 +66,10 @@ class EnsembleSpec:
 
 
 _MODELS: dict[str, AdapterFactory] = {}
-# model or ensemble name -> short code used in hyperparameter keys (XGB, LGB, STACK_LR, ...)
-_MODEL_CODES: dict[str, str] = {}
+# The harness node that takes hyperparameters of its own: meta-labeling's secondary classifier.
+META_LABEL = "meta_label"
+# model, ensemble or node name -> short code used in hyperparameter keys (XGB, LGB, STACK_LR, META, ...)
+_MODEL_CODES: dict[str, str] = {META_LABEL: "META"}
 _ENSEMBLES: dict[str, EnsembleSpec] = {}
 _SKIPPED: dict[str, Event] = {}
 _discovered = False

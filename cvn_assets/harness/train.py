@@ -111,9 +111,12 @@ def train_one(
     threads: int,
     code_version: str,
     search: SearchSummary | None = None,
+    meta_params: Mapping[str, Any] | None = None,
 ) -> TrainedArtifact:
     """Train `model_name` with `params` (resolved defaults, or the winner of `search`) and everything the
-    harness adds around the fit."""
+    harness adds around the fit; `meta_params` are the meta-labeler's, needed when it is enabled."""
+    if harness.meta_labeling.enabled and meta_params is None:
+        raise ValueError(f"{model_name}: meta-labeling is enabled but its hyperparameters were not given")
     X, y = dataset.xy("train")
     X_val, y_val = dataset.xy("validation")
     X_test, y_test = dataset.xy("test")
@@ -144,10 +147,9 @@ def train_one(
     val_metrics = split_metrics(y_val.to_numpy(), p_val, choice.threshold)
     test_metrics = split_metrics(y_test.to_numpy(), p_test, choice.threshold)
 
-    meta = harness.meta_labeling
     meta_model = (
-        fit_meta_labeler(X_val, y_val.to_numpy(), p_val, choice.threshold, meta.params, seed)
-        if meta.enabled
+        fit_meta_labeler(X_val, y_val.to_numpy(), p_val, choice.threshold, meta_params, seed)
+        if harness.meta_labeling.enabled and meta_params is not None
         else None
     )
     events.append(

@@ -14,7 +14,7 @@ from typing import Any
 from cvn_assets.config import SweepConfig
 from cvn_assets.core.hashing import fingerprint
 from cvn_assets.harness.events import Event, emit
-from cvn_assets.harness.registry import registered_models
+from cvn_assets.harness.registry import META_LABEL, registered_models
 from cvn_assets.hyperparams.keys import default_key, parse_key, range_keys
 from cvn_assets.hyperparams.resolver import FALLBACK, HyperparameterError, Resolver, how_to_set, parse_value
 from cvn_assets.hyperparams.seeding import VALUES_FILE, committed_values
@@ -154,11 +154,12 @@ class Coverage:
 def resolve_sweep(
     resolver: Resolver, config: SweepConfig, ensembles: list[str], *, allow_fallback: bool | None = None
 ) -> dict[str, ModelHyperparams]:
-    """The hyperparameters of every configured model (in its HPO mode) and of the sweep's `ensembles`
-    (never searched) on the sweep's timeframe, with fallbacks as the config allows unless `allow_fallback`
-    says otherwise (an audit never applies one)."""
+    """The hyperparameters of every configured model (in its HPO mode), of the sweep's `ensembles` and of
+    meta-labeling when enabled (neither searched) on the sweep's timeframe, with fallbacks as the config
+    allows unless `allow_fallback` says otherwise (an audit never applies one)."""
     fallback = config.hpo.allow_fallback if allow_fallback is None else allow_fallback
-    searched = {m: config.hpo_mode(m) == "search" for m in config.models} | dict.fromkeys(ensembles, False)
+    fixed = [*ensembles, *([META_LABEL] if config.harness.meta_labeling.enabled else [])]
+    searched = {m: config.hpo_mode(m) == "search" for m in config.models} | dict.fromkeys(fixed, False)
     return {
         name: resolve_model(resolver, name, config.timeframe, search=search, allow_fallback=fallback)
         for name, search in searched.items()
