@@ -28,20 +28,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
+    from btc_sample import largest_btc_fold
+
     from cvn_assets import steps
-    from cvn_assets.config import load_config
-    from cvn_assets.core.sweep_plan import plan_sweep
     from cvn_assets.harness.nodes.class_balance import balance_classes
     from cvn_assets.harness.train import train_one
     from cvn_assets.hyperparams.seeding import committed_values
     from cvn_assets_tests.reference_calls import direct_fit
 
-    plan = plan_sweep(load_config())
+    plan, dataset = largest_btc_fold()
     cfg = plan.config
-    fold_id = plan.fold_ids[-1]
-    dataset = steps.fold_dataset(
-        plan, fold_id, steps.features(plan, "BTCUSD", fold_id, steps.ohlcv(plan, "BTCUSD"))
-    )
+    fold_id = dataset.fold.fold_id
     X, y = dataset.xy("train")
     X_val, _ = dataset.xy("validation")
     X_test, _ = dataset.xy("test")

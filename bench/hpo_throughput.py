@@ -29,21 +29,17 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=12)
     args = parser.parse_args()
 
-    from cvn_assets import steps
-    from cvn_assets.config import load_config
-    from cvn_assets.core.sweep_plan import plan_sweep
+    from btc_sample import largest_btc_fold
+
     from cvn_assets.harness.hpo import search, storage_for
     from cvn_assets.hyperparams.model_params import resolve_model
     from cvn_assets.hyperparams.resolver import Resolver
     from cvn_assets.hyperparams.seeding import apply_seed, plan_seed, seed_values
     from cvn_assets.store.engine import get_engine, upgrade
 
-    plan = plan_sweep(load_config())
+    plan, dataset = largest_btc_fold()
     cfg = plan.config
-    fold_id = plan.fold_ids[-1]
-    dataset = steps.fold_dataset(
-        plan, fold_id, steps.features(plan, "BTCUSD", fold_id, steps.ohlcv(plan, "BTCUSD"))
-    )
+    fold_id = dataset.fold.fold_id
     root = Path(tempfile.mkdtemp())
     urls = {pruner: f"sqlite:///{root / pruner}.db" for pruner in ("median", "none")}
     for url in urls.values():

@@ -14,16 +14,14 @@ from cvn_assets.store.schema import metadata
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or database_url()
+# Batch mode lets ALTERs run on SQLite too, so one set of migrations serves both dialects. Our own version
+# table: Optuna's RDB storage (HPO studies live in this database too) keeps its schema revision in
+# alembic's default `alembic_version`.
+OPTIONS = {"target_metadata": metadata, "render_as_batch": True, "version_table": VERSION_TABLE}
 
 
 def run_migrations_offline() -> None:
-    context.configure(
-        url=url,
-        target_metadata=metadata,
-        literal_binds=True,
-        render_as_batch=True,
-        version_table=VERSION_TABLE,
-    )
+    context.configure(url=url, literal_binds=True, **OPTIONS)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -31,15 +29,7 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connectable = engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool)
     with connectable.connect() as connection:
-        # Batch mode lets ALTERs run on SQLite too, so one set of migrations serves both dialects.
-        # Our own version table: Optuna's RDB storage (HPO studies live in this database too) keeps its
-        # schema revision in alembic's default `alembic_version`.
-        context.configure(
-            connection=connection,
-            target_metadata=metadata,
-            render_as_batch=True,
-            version_table=VERSION_TABLE,
-        )
+        context.configure(connection=connection, **OPTIONS)
         with context.begin_transaction():
             context.run_migrations()
 
