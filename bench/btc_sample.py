@@ -8,10 +8,10 @@ from cvn_assets.core.sweep_plan import SweepPlan
 
 def largest_btc_fold() -> tuple[SweepPlan, FoldDataset]:
     from cvn_assets import steps
-    from cvn_assets.config import load_config
+    from cvn_assets.core.config import load_config
     from cvn_assets.core.sweep_plan import plan_sweep
 
     plan = plan_sweep(load_config())
-    fold_id = plan.fold_ids[-1]
-    bars = steps.ohlcv(plan, "BTCUSD")
-    return plan, steps.fold_dataset(plan, fold_id, steps.features(plan, "BTCUSD", fold_id, bars))
+    fold = plan.folds[-1]
+    bars = steps.ohlcv(plan.config, "BTCUSD")
+    return plan, steps.fold_dataset(fold, steps.features(plan.config, "BTCUSD", fold, bars))

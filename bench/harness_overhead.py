@@ -43,7 +43,7 @@ def main() -> None:
     X_val, _ = dataset.xy("validation")
     X_test, _ = dataset.xy("test")
     weights = balance_classes(y.to_numpy(), cfg.harness.class_balance).weights
-    committed = {m: committed_values(m, cfg.timeframe)[0] for m in steps.model_names(plan)}
+    committed = {m: committed_values(m, cfg.timeframe)[0] for m in steps.model_names(cfg)}
 
     def direct(name: str) -> None:
         model = direct_fit(name, committed[name], cfg.seed, cfg.runtime.threads, X, y, weights)
@@ -58,7 +58,7 @@ def main() -> None:
         f"BTCUSD {fold_id}: {len(X)} train / {len(X_val)} val / {len(X_test)} test rows, {X.shape[1]} features"
     )
     print(f"{'model':10s} {'direct s':>9s} {'harness s':>10s} {'ratio':>7s}   (target < 1.05)")
-    for name in steps.model_names(plan):
+    for name in steps.model_names(cfg):
         direct(name)  # warm-up: library imports and first-call costs
         times: dict[str, list[float]] = {"direct": [], "harness": []}
         for _ in range(args.repeats):

@@ -9,24 +9,34 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import sqlalchemy as sa
 
-from cvn_assets.config import DEFAULT_CONFIG_PATH, load_config
-from cvn_assets.core.errors import CvnError
+from cvn_assets.core.config import (
+    DEFAULT_CONFIG_PATH,
+    EXTRA_SWEEPS_ENV,
+    SweepConfig,
+    load_config,
+    load_sweeps,
+)
+from cvn_assets.core.errors import ConfigError, CvnError
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
 from cvn_assets.harness.registry import hyperparameter_owners
 from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.hyperparams.seeding import SeedAction, apply_seed, load_values, plan_seed, seed_values
-from cvn_assets.store.engine import cvn_home, database_url, get_engine, upgrade
+from cvn_assets.store.engine import cvn_home, database_url, get_engine, redact, upgrade
 from cvn_assets.store.reports import summary
+
+if TYPE_CHECKING:
+    from cvn_assets.defs.sweep import Sweep
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
 
 def _plan(config_path: str | None) -> SweepPlan:
-    return plan_sweep(load_config(config_path), source=config_path or str(DEFAULT_CONFIG_PATH))
+    return plan_sweep(load_config(config_path))
 
 
 def _prepare_home(home: str | None) -> Path:
@@ -41,12 +51,12 @@ def _prepare_home(home: str | None) -> Path:
     return root
 
 
-def print_summary(plan: SweepPlan) -> None:
+def print_summary(cfg: SweepConfig) -> None:
     url = database_url()
     upgrade(url)
-    table = summary(get_engine(url), plan.run_id)
+    table = summary(get_engine(url), cfg.run_id)
     if table.empty:
-        print(f"no rows for run_id {plan.run_id} in {url}")
+        print(f"no rows for run_id {cfg.run_id} in {redact(url)}")
         return
     with pd.option_context(
         "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format
@@ -56,63 +66,79 @@ def print_summary(plan: SweepPlan) -> None:
             print(part.drop(columns="cost_bps").to_string(index=False))
 
 
+def _served_sweep(config_path: str | None) -> Sweep:
+    """The sweep of a config file. A file outside the sweeps directory is served too, through
+    CVN_SWEEP_FILES, by the code location this command's daemon and runs load."""
+    from cvn_assets.defs.sweep import Sweep
+
+    path = Path(config_path).resolve() if config_path else DEFAULT_CONFIG_PATH
+    config = load_config(path)
+    served = {s.name: s.path.resolve() for s in load_sweeps()}
+    if served.get(config.name) != path:
+        if config.name in served:
+            raise ConfigError(
+                "name",
+                f"sweep '{config.name}' is already served from {served[config.name]}; rename one",
+                str(path),
+            )
+        extra = [p for p in os.environ.get(EXTRA_SWEEPS_ENV, "").split(os.pathsep) if p]
+        os.environ[EXTRA_SWEEPS_ENV] = os.pathsep.join([*extra, str(path)])
+    return Sweep.of(config)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from cvn_assets.definitions import build_definitions
-    from cvn_assets.runner import materialize_sweep
+    from cvn_assets.launch import launch_sweep
 
     root = _prepare_home(args.home)
-    plan = _plan(args.config)
+    sweep = _served_sweep(args.config)
+    cfg = sweep.config
     if args.command == "demo":
         # The embedded default works out of the box: write the committed hyperparameter values that are
         # not set yet (never overwriting one), exactly as `cvn hp seed --apply` would.
         written = apply_seed(_hp_engine(args), _seed_actions(_hp_engine(args), force=False))
         print(f"hyperparameters: {written} missing keys seeded into ftf_config from the values file")
-    defs = build_definitions(plan)
     started = time.perf_counter()
     print(
-        f"sweep {plan.run_id}: {len(plan.config.cryptos)} cryptos x {len(plan.folds)} folds, "
-        f"models {list(plan.config.models)}, costs {plan.config.costs_bps} bps"
+        f"sweep {cfg.run_id}: {len(cfg.cryptos)} cryptos, models {list(cfg.models)}, costs {cfg.costs_bps} bps; "
+        f"backfills through the Dagster instance at {os.environ['DAGSTER_HOME']}"
     )
     with dg.DagsterInstance.get() as instance:
-        report = materialize_sweep(
-            defs,
-            plan,
-            instance,
-            on_run=lambda name, ok: print(f"  {'ok  ' if ok else 'FAIL'} {name}", flush=True),
-        )
+        outcome = launch_sweep(instance, sweep, root, on_progress=lambda line: print(line, flush=True))
     elapsed = time.perf_counter() - started
-    print_summary(plan)
+    print_summary(cfg)
+    n_failed_checks = sum(map(len, outcome.failed_checks.values()))
     print(
-        f"\n{len(report.succeeded)} runs succeeded, {len(report.failed)} failed in {elapsed:.1f} s; "
-        f"asset checks: {report.checks_passed} passed, {sum(map(len, report.failed_checks.values()))} failed"
+        f"\n{outcome.succeeded} runs succeeded, {len(outcome.runs) - outcome.succeeded} failed in {elapsed:.1f} s; "
+        f"asset checks: {outcome.checks_passed} passed, {n_failed_checks} failed"
     )
-    for name, error in report.failed.items():
+    for name, error in outcome.failures.items():
         print(f"  FAILED {name}: {error}")
-    for name, checks in report.failed_checks.items():
+    for name, checks in outcome.failed_checks.items():
         print(f"  CHECK FAILED {name}: {', '.join(checks)}")
     print(
-        f"\nresults database : {database_url()}  (tables finetune_results, finetune_baselines; run_id {plan.run_id})"
+        f"\nresults database : {redact(database_url())}  (tables finetune_results, finetune_baselines; "
+        f"run_id {cfg.run_id})"
     )
-    searched = [m for m in plan.config.models if plan.config.hpo_mode(m) == "search"]
+    searched = [m for m in cfg.models if cfg.hpo_mode(m) == "search"]
     if searched:
         print(
             f"optuna studies   : same database, one per searched model x crypto x fold, named "
-            f"{plan.run_id}/<model>/<crypto>/<fold>/... ({', '.join(searched)}; optuna_trial_id joins rows to them)"
+            f"{cfg.run_id}/<model>/<crypto>/<fold>/... ({', '.join(searched)}; optuna_trial_id joins rows to them)"
         )
     print("hyperparameters  : ftf_config in the same database (`cvn hp list`, `cvn hp audit`)")
     print(f"artifacts        : {root / 'artifacts'}")
     print(
-        f"dagster instance : {os.environ['DAGSTER_HOME']}  (browse: DAGSTER_HOME={os.environ['DAGSTER_HOME']} "
-        f"dagster dev -w workspace.yaml)"
+        f"dagster instance : {os.environ['DAGSTER_HOME']}  (browse: make ui, or DAGSTER_HOME="
+        f"{os.environ['DAGSTER_HOME']} dagster dev -w workspace.yaml)"
     )
-    return 0 if report.ok and not report.failed_checks else 1
+    return 0 if outcome.ok else 1
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     plan = _plan(args.config)
-    print(f"run_id {plan.run_id}; cryptos {plan.config.cryptos}")
+    print(f"run_id {plan.run_id}; cryptos {plan.config.cryptos}; {len(plan.folds)} folds the data covers")
     for f in plan.folds:
         print(
             f"  {f.fold_id}: train {f.train_start} .. {f.train_end}  val {f.val_start} .. {f.val_end}  "
@@ -120,12 +146,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         )
     for crypto, error in plan.rejected.items():
         print(f"  REJECTED {crypto}: {error}")
-    return 0
+    return 1 if plan.rejected or not plan.folds else 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     _prepare_home(args.home)
-    print_summary(_plan(args.config))
+    print_summary(load_config(args.config))
     return 0
 
 
@@ -133,7 +159,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     _prepare_home(args.home)
     url = database_url()
     upgrade(url)
-    print(f"results database at head: {url}")
+    print(f"results database at head: {redact(url)}")
     return 0
 
 
@@ -219,7 +245,7 @@ def cmd_hp_audit(args: argparse.Namespace) -> int:
     """The same coverage the `hyperparameters_complete` asset check reports before training."""
     from cvn_assets import steps
 
-    cover, description = steps.hyperparameter_coverage(_plan(args.config), Resolver(_hp_engine(args)))
+    cover, description = steps.hyperparameter_coverage(load_config(args.config), Resolver(_hp_engine(args)))
     print(description)
     for key in cover.not_set:
         print(f"  missing {key}")

@@ -1,54 +1,77 @@
-"""Assembles the code location's Definitions from a sweep plan.
+"""Assembles the code location's Definitions: one asset graph per sweep config, from configuration only.
 
-`dagster dev` / `workspace.yaml` load the module-level `defs`, built from the config at CVN_SWEEP_CONFIG
-(the packaged default when unset). Tests and the CLI call `build_definitions` with their own plan.
+`dagster dev` / `workspace.yaml` load the module-level `defs`: every sweep config in CVN_SWEEPS_DIR (the
+packaged demo sweep when unset) plus any file in CVN_SWEEP_FILES. Each sweep's assets, checks, jobs and
+sensor live under its own name. No bar file or S3 object is opened here: folds are added at run time
+(`defs/folds.py`) as the data covers them.
 """
 
 from __future__ import annotations
 
-import os
+import warnings
 from pathlib import Path
 
 import dagster as dg
 
-from cvn_assets.config import load_config
-from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
-from cvn_assets.defs.checks import build_checks
+from cvn_assets.core.config import SweepConfig, load_sweeps
+from cvn_assets.defs.checks import build_checks, results_store_spec
 from cvn_assets.defs.data_assets import build_data_assets
 from cvn_assets.defs.economics_assets import build_economics_assets
+from cvn_assets.defs.folds import build_fold_sensor
 from cvn_assets.defs.hyperparam_assets import build_hyperparameter_assets
+from cvn_assets.defs.io_manager import ArtifactStore
 from cvn_assets.defs.jobs import build_jobs
 from cvn_assets.defs.model_assets import build_model_assets
 from cvn_assets.defs.resources import ResultsStore, results_store_from_env
+from cvn_assets.defs.sweep import Sweep
 from cvn_assets.store.engine import cvn_home
 
 
-def build_definitions(
-    plan: SweepPlan, *, artifacts_dir: Path | None = None, results_store: ResultsStore | None = None
-) -> dg.Definitions:
-    artifacts = artifacts_dir or cvn_home() / "artifacts"
-    hp_asset, *hp_checks = build_hyperparameter_assets(plan)
+def sweep_definitions(sweep: Sweep) -> dg.Definitions:
+    """One sweep's graph: assets, checks, jobs and the new-folds sensor, all under the sweep's name."""
+    hp_asset, *hp_checks = build_hyperparameter_assets(sweep)
     return dg.Definitions(
         assets=[
-            *build_data_assets(plan),
+            *build_data_assets(sweep),
             hp_asset,
-            *build_model_assets(plan),
-            *build_economics_assets(plan),
+            *build_model_assets(sweep),
+            *build_economics_assets(sweep),
+            results_store_spec(sweep),
         ],
-        asset_checks=[*hp_checks, *build_checks(plan)],
-        jobs=build_jobs(plan),
-        resources={
-            "io_manager": dg.FilesystemIOManager(base_dir=str(artifacts)),
-            "results_store": results_store or results_store_from_env(),
-        },
+        asset_checks=[*hp_checks, *build_checks(sweep)],
+        jobs=build_jobs(sweep),
+        sensors=[build_fold_sensor(sweep)],
     )
 
 
-def load_plan() -> SweepPlan:
-    path = os.environ.get("CVN_SWEEP_CONFIG")
-    return plan_sweep(load_config(path), source=path)
+def build_definitions(
+    configs: list[SweepConfig],
+    *,
+    artifacts_dir: Path | None = None,
+    results_store: ResultsStore | None = None,
+) -> dg.Definitions:
+    artifacts = artifacts_dir or cvn_home() / "artifacts"
+    return dg.Definitions.merge(
+        *(sweep_definitions(Sweep.of(config)) for config in configs),
+        dg.Definitions(
+            resources={
+                "io_manager": ArtifactStore(base_dir=str(artifacts)),
+                "results_store": results_store or results_store_from_env(),
+            },
+            # One process per run, every step in it: the model libraries are imported once per run, not
+            # once per step (the default multiprocess executor starts an interpreter for each step).
+            executor=dg.in_process_executor,
+        ),
+    )
+
+
+# Partitioned asset checks (a check result per crypto x fold) are a preview feature of Dagster 1.13; the
+# checks here use them on purpose, so the warning would only be noise in every process that loads them.
+warnings.filterwarnings(
+    "ignore", message=".*partitions_def on an AssetCheckSpec.*", category=dg.PreviewWarning
+)
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_definitions(load_plan())
+    return build_definitions([sweep.config for sweep in load_sweeps()])

@@ -6,6 +6,7 @@ which is how the orchestration overhead is measured on identical work.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,14 +14,15 @@ import pandas as pd
 
 from cvn_assets.core.backtest import Economics, cost_per_side
 from cvn_assets.core.baselines import BASELINE_TYPES, baseline_seed_key, buy_and_hold, naive, random_entries
+from cvn_assets.core.config import SweepConfig
 from cvn_assets.core.datasets import FoldDataset, LabeledFeatures, build_fold_dataset, label_features
 from cvn_assets.core.economics import variant_economics
-from cvn_assets.core.errors import ConfigError
+from cvn_assets.core.errors import ConfigError, DataCoverageError
 from cvn_assets.core.features import compute_features
+from cvn_assets.core.folds import Fold
 from cvn_assets.core.hashing import canonical_json
 from cvn_assets.core.labels import triple_barrier_labels
 from cvn_assets.core.loaders import load_ohlcv
-from cvn_assets.core.sweep_plan import SweepPlan
 from cvn_assets.core.timeframes import bar_delta, bars_per_year
 from cvn_assets.harness.ensemble import combine_one
 from cvn_assets.harness.hpo import search, study_name
@@ -36,17 +38,22 @@ SPLIT_SUFFIX = {"validation": "_val", "test": "_test"}
 Row = dict[str, Any]
 
 
-def ohlcv(plan: SweepPlan, crypto: str) -> pd.DataFrame:
-    return load_ohlcv(plan.config, crypto)
+def default_threads(cfg: SweepConfig) -> int:
+    """`runtime.threads`, or every core with `auto` outside Dagster (where the instance splits them)."""
+    return cfg.runtime.threads if isinstance(cfg.runtime.threads, int) else os.cpu_count() or 1
 
 
-def features(plan: SweepPlan, crypto: str, fold_id: str, bars: pd.DataFrame) -> LabeledFeatures:
-    cfg = plan.config
-    fold = plan.fold(fold_id)
-    if bars.index[0] > fold.train_start or bars.index[-1] + bar_delta(cfg.timeframe) < fold.test_end:
-        raise ValueError(
-            f"{crypto}: bars {bars.index[0]} to {bars.index[-1]} do not cover fold {fold_id} "
-            f"({fold.train_start} to {fold.test_end}); re-materialize ohlcv[{crypto}]"
+def ohlcv(cfg: SweepConfig, crypto: str) -> pd.DataFrame:
+    return load_ohlcv(cfg, crypto)
+
+
+def features(cfg: SweepConfig, crypto: str, fold: Fold, bars: pd.DataFrame) -> LabeledFeatures:
+    needed_end = fold.test_end + cfg.purge_bars * bar_delta(cfg.timeframe)
+    if bars.index[0] > fold.train_start or bars.index[-1] + bar_delta(cfg.timeframe) < needed_end:
+        raise DataCoverageError(
+            f"{crypto}: its bars ({bars.index[0]} to {bars.index[-1]}) do not cover fold {fold.fold_id} "
+            f"({fold.train_start} to {needed_end} with the labels' horizon); re-materialize ohlcv[{crypto}] "
+            "with data that covers it"
         )
     feats, feature_set = compute_features(bars, cfg.features.windows)
     labels = triple_barrier_labels(
@@ -59,23 +66,22 @@ def features(plan: SweepPlan, crypto: str, fold_id: str, bars: pd.DataFrame) -> 
     return label_features(crypto, bars, feats, labels, feature_set.names, feature_set.feature_hash, fold)
 
 
-def fold_dataset(plan: SweepPlan, fold_id: str, labeled: LabeledFeatures) -> FoldDataset:
-    return build_fold_dataset(labeled, plan.fold(fold_id))
+def fold_dataset(fold: Fold, labeled: LabeledFeatures) -> FoldDataset:
+    return build_fold_dataset(labeled, fold)
 
 
-def model_names(plan: SweepPlan) -> list[str]:
+def model_names(cfg: SweepConfig) -> list[str]:
     """The configured models; a name no plugin registers fails naming the config key."""
     registered = registered_models()
-    for name in plan.config.models:
+    for name in cfg.models:
         if name not in registered:
             raise ConfigError(f"models.{name}", f"no model registered as '{name}'; registered: {registered}")
-    return list(plan.config.models)
+    return list(cfg.models)
 
 
-def ensemble_names(plan: SweepPlan) -> list[str]:
+def ensemble_names(cfg: SweepConfig) -> list[str]:
     """Every registered ensemble whose base models are all configured, unless the config disables it.
     An ensemble named in the config must exist and have its base models."""
-    cfg = plan.config
     registered = registered_ensembles()
     for name, settings in cfg.ensembles.items():
         if name not in registered:
@@ -96,28 +102,29 @@ def ensemble_names(plan: SweepPlan) -> list[str]:
 
 
 def hyperparameters(
-    plan: SweepPlan, resolver: Resolver, *, allow_fallback: bool | None = None
+    cfg: SweepConfig, resolver: Resolver, *, allow_fallback: bool | None = None
 ) -> dict[str, ModelHyperparams]:
     """The resolved hyperparameters of every configured model and active ensemble (missing keys listed,
     for the coverage check)."""
-    model_names(plan)
-    return resolve_sweep(resolver, plan.config, ensemble_names(plan), allow_fallback=allow_fallback)
+    model_names(cfg)
+    return resolve_sweep(resolver, cfg, ensemble_names(cfg), allow_fallback=allow_fallback)
 
 
-def hyperparameter_coverage(plan: SweepPlan, resolver: Resolver) -> tuple[Coverage, str]:
+def hyperparameter_coverage(cfg: SweepConfig, resolver: Resolver) -> tuple[Coverage, str]:
     """The share of required keys set, never counting a fallback, and its one-line description: what the
     `hyperparameters_complete` check and `cvn hp audit` report."""
-    cover = coverage(hyperparameters(plan, resolver, allow_fallback=False))
-    return cover, cover.describe([*plan.config.models, *ensemble_names(plan)])
+    cover = coverage(hyperparameters(cfg, resolver, allow_fallback=False))
+    return cover, cover.describe([*cfg.models, *ensemble_names(cfg)])
 
 
 def train_model(
-    plan: SweepPlan,
+    cfg: SweepConfig,
     model_name: str,
     dataset: FoldDataset,
     hp: ModelHyperparams,
     storage_url: str | None = None,
     meta: ModelHyperparams | None = None,
+    threads: int | None = None,
 ) -> TrainedArtifact:
     """Fixed mode trains with the resolved defaults; search mode runs (or resumes) the Optuna study stored
     in the results database at `storage_url`, then trains its winner through the same `train_one`. `meta`
@@ -125,7 +132,6 @@ def train_model(
     hp.require_complete()
     if meta is not None:
         meta.require_complete()
-    cfg = plan.config
     params, found = hp.values, None
     if hp.search:
         if storage_url is None:
@@ -136,9 +142,9 @@ def train_model(
             hp,
             cfg.hpo,
             storage_url=storage_url,
-            name=study_name(plan.run_id, dataset.crypto, dataset.fold.fold_id, hp, dataset.data_hash),
+            name=study_name(cfg.run_id, dataset.crypto, dataset.fold.fold_id, hp, dataset.data_hash),
             seed=cfg.seed,
-            threads=cfg.runtime.threads,
+            threads=threads or default_threads(cfg),
             class_balance=cfg.harness.class_balance,
         )
     return train_one(
@@ -148,7 +154,7 @@ def train_model(
         harness=cfg.harness,
         threshold=cfg.backtest.entry_threshold,
         seed=cfg.seed,
-        threads=cfg.runtime.threads,
+        threads=threads or default_threads(cfg),
         code_version=code_version(),
         search=found,
         meta_params=meta.values if meta is not None else None,
@@ -156,14 +162,14 @@ def train_model(
 
 
 def ensemble(
-    plan: SweepPlan,
+    cfg: SweepConfig,
     name: str,
     dataset: FoldDataset,
     base: dict[str, VariantPredictions],
     hp: ModelHyperparams,
+    threads: int | None = None,
 ) -> VariantPredictions:
     hp.require_complete()
-    cfg = plan.config
     return combine_one(
         name,
         dataset,
@@ -172,7 +178,7 @@ def ensemble(
         harness=cfg.harness,
         threshold=cfg.backtest.entry_threshold,
         seed=cfg.seed,
-        threads=cfg.runtime.threads,
+        threads=threads or default_threads(cfg),
     )
 
 
@@ -181,11 +187,11 @@ def predictions(artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPredi
 
 
 def _partition_columns(
-    plan: SweepPlan, dataset: FoldDataset, cost_bps: int, dagster_run_id: str | None
+    cfg: SweepConfig, dataset: FoldDataset, cost_bps: int, dagster_run_id: str | None
 ) -> Row:
     return {
-        "run_id": plan.run_id,
-        "strategy": plan.config.strategy,
+        "run_id": cfg.run_id,
+        "strategy": cfg.strategy,
         "crypto": dataset.crypto,
         "fold_id": dataset.fold.fold_id,
         "cost_bps": cost_bps,
@@ -199,20 +205,19 @@ def _partition_columns(
     }
 
 
-def partition_scope(plan: SweepPlan, crypto: str, fold_id: str, cost_bps: int) -> Row:
+def partition_scope(cfg: SweepConfig, crypto: str, fold_id: str, cost_bps: int) -> Row:
     """The key columns a partition's write owns (all rows of one crypto x fold x cost in this sweep)."""
     return {
-        "run_id": plan.run_id,
-        "strategy": plan.config.strategy,
+        "run_id": cfg.run_id,
+        "strategy": cfg.strategy,
         "crypto": crypto,
         "fold_id": fold_id,
         "cost_bps": cost_bps,
     }
 
 
-def trading_basis(plan: SweepPlan, cost_bps: int) -> tuple[float, float]:
+def trading_basis(cfg: SweepConfig, cost_bps: int) -> tuple[float, float]:
     """(cost per side, bars per year): the one basis every variant and every baseline is scored on."""
-    cfg = plan.config
     return cost_per_side(cost_bps, cfg.backtest.slippage_bps), bars_per_year(cfg.timeframe)
 
 
@@ -225,21 +230,21 @@ def _economics_columns(by_split: dict[str, Economics]) -> Row:
 
 
 def result_rows(
-    plan: SweepPlan,
+    cfg: SweepConfig,
     dataset: FoldDataset,
     variants: list[VariantPredictions],
     cost_bps: int,
     dagster_run_id: str | None = None,
 ) -> list[Row]:
     """One finetune_results row per variant at this cost level."""
-    cost, per_year = trading_basis(plan, cost_bps)
+    cost, per_year = trading_basis(cfg, cost_bps)
     rows: list[Row] = []
     for v in variants:
         if v.data_hash != dataset.data_hash:
             raise ValueError(
                 f"predictions of {v.variant} belong to data {v.data_hash}, not {dataset.data_hash}"
             )
-        row = _partition_columns(plan, dataset, cost_bps, dagster_run_id)
+        row = _partition_columns(cfg, dataset, cost_bps, dagster_run_id)
         econ: dict[str, Economics] = {}
         for split, metrics in (("validation", v.val_metrics), ("test", v.test_metrics)):
             frame = dataset.split(split)
@@ -261,11 +266,10 @@ def result_rows(
 
 
 def baseline_rows(
-    plan: SweepPlan, dataset: FoldDataset, cost_bps: int, dagster_run_id: str | None = None
+    cfg: SweepConfig, dataset: FoldDataset, cost_bps: int, dagster_run_id: str | None = None
 ) -> list[Row]:
     """One finetune_baselines row per baseline type at this cost level, on the dataset's own windows."""
-    cfg = plan.config
-    cost, per_year = trading_basis(plan, cost_bps)
+    cost, per_year = trading_basis(cfg, cost_bps)
     rows: list[Row] = []
     for kind in BASELINE_TYPES:
         econ: dict[str, Economics] = {}
@@ -286,7 +290,7 @@ def baseline_rows(
                 )
         rows.append(
             {
-                **_partition_columns(plan, dataset, cost_bps, dagster_run_id),
+                **_partition_columns(cfg, dataset, cost_bps, dagster_run_id),
                 "baseline_type": kind,
                 **_economics_columns(econ),
             }

@@ -1,14 +1,120 @@
-"""The code version recorded on every result row: package version plus a hash of the package source."""
+"""Code versions.
+
+`code_version()` is recorded on every result row: the package version plus a hash of the package source.
+`step_version(...)` is a Dagster asset's code version: a hash of the step function's own source and of
+every `cvn_assets` module it reaches through imports (what computes the asset), so editing the CLI or
+another asset's code leaves a partition fresh while editing the feature code marks features stale.
+"""
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import inspect
+import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from cvn_assets import __version__
 from cvn_assets.core.hashing import source_tree_version
 
+PACKAGE = "cvn_assets"
+PACKAGE_DIR = Path(__file__).parent
+
 
 @cache
 def code_version() -> str:
-    return f"{__version__}+{source_tree_version(Path(__file__).parent)}"
+    return f"{__version__}+{source_tree_version(PACKAGE_DIR)}"
+
+
+def _module_path(name: str) -> Path | None:
+    module = sys.modules.get(name)
+    path = getattr(module, "__file__", None)
+    return Path(path) if path else None
+
+
+@cache
+def _imports_of(module_name: str) -> frozenset[str]:
+    """The cvn_assets modules a module imports (at any level of its source)."""
+    path = _module_path(module_name)
+    if path is None or not path.is_file():
+        return frozenset()
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        found |= {n for n in names if n.split(".")[0] == PACKAGE and n in sys.modules}
+    return frozenset(found)
+
+
+def _closure(modules: set[str]) -> list[str]:
+    seen: set[str] = set()
+    stack = list(modules)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        stack.extend(_imports_of(name) - seen)
+    # The package __init__ only carries the version string.
+    return sorted(seen - {PACKAGE})
+
+
+def _names(fn: Callable[..., Any]) -> set[str]:
+    names: set[str] = set()
+    stack = [fn.__code__]
+    while stack:  # the function and the code objects nested in it (inner functions, comprehensions)
+        code = stack.pop()
+        names |= set(code.co_names)
+        stack.extend(c for c in code.co_consts if inspect.iscode(c))
+    return names
+
+
+def _reach(fn: Callable[..., Any]) -> tuple[list[Callable[..., Any]], set[str]]:
+    """The functions of fn's own module that fn reaches (fn first), and the other cvn_assets modules whose
+    functions, classes or constants they name."""
+    home = fn.__module__
+    functions: list[Callable[..., Any]] = []
+    modules: set[str] = set()
+    stack = [fn]
+    while stack:
+        current = stack.pop()
+        if current in functions:
+            continue
+        functions.append(current)
+        for name in _names(current):
+            value = current.__globals__.get(name)
+            if value is None:
+                continue
+            module = value if isinstance(value, ModuleType) else inspect.getmodule(value)
+            if module is None or module.__name__.split(".")[0] != PACKAGE:
+                continue
+            if module.__name__ == home:
+                if inspect.isfunction(value):
+                    stack.append(value)  # a helper beside the step: its source, not its whole module
+            else:
+                modules.add(module.__name__)
+    return functions, modules
+
+
+def step_version(fn: Callable[..., Any], *extra: object) -> str:
+    """A hash of `fn`'s source, of the helpers beside it that it calls, and of the cvn_assets modules they
+    reach through imports, plus the modules of `extra` (e.g. the model class a registry lookup reaches at
+    run time)."""
+    functions, modules = _reach(fn)
+    modules |= {m.__name__ for m in (inspect.getmodule(o) for o in extra) if m is not None}
+    digest = hashlib.sha256()
+    for function in functions:
+        digest.update(inspect.getsource(function).encode())
+    for name in _closure(modules):
+        path = _module_path(name)
+        if path is not None and path.is_file():
+            digest.update(name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from cvn_assets.config import DEFAULT_CONFIG_PATH, SweepConfig, parse_config
+from cvn_assets.core.config import DEFAULT_CONFIG_PATH, SweepConfig, parse_config
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
 from cvn_assets.hyperparams.keys import default_key, range_keys
 from cvn_assets.hyperparams.seeding import load_values, seed_values
@@ -72,7 +72,8 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test touches ./.cvn_home or a developer's CVN_DATABASE_URL."""
     monkeypatch.setenv("CVN_HOME", str(tmp_path / "cvn_home"))
     monkeypatch.delenv("CVN_DATABASE_URL", raising=False)
-    monkeypatch.delenv("CVN_SWEEP_CONFIG", raising=False)
+    for key in ("CVN_SWEEPS_DIR", "CVN_SWEEP_FILES", "DAGSTER_HOME"):
+        monkeypatch.delenv(key, raising=False)
     for key in [k for k in os.environ if k.startswith("CVN_HPO_")]:
         monkeypatch.delenv(key)
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from cvn_assets.config import load_config, parse_config
+from cvn_assets.core.config import load_config, parse_config
 from cvn_assets.core.errors import ConfigError
 from cvn_assets.core.sweep_plan import plan_sweep
 from cvn_assets_tests.conftest import small_raw_config
@@ -61,12 +62,21 @@ def test_bad_config_fails_naming_the_key(override: dict, key: str) -> None:
     assert f"'{key}'" in str(info.value) and "sweep.yaml" in str(info.value)
 
 
-def test_fold_plan_that_does_not_fit_the_data_fails_naming_folds() -> None:
+def test_a_fold_plan_longer_than_the_data_names_each_crypto() -> None:
     config = parse_config(small_raw_config(folds={"train": "400d", "validation": "20d", "test": "20d"}))
-    with pytest.raises(ConfigError) as info:
-        plan_sweep(config)
-    assert info.value.key == "folds"
-    assert "does not fit the data" in str(info.value)
+    plan = plan_sweep(config)
+    assert plan.folds == () and set(plan.rejected) == {"SYNA", "SYNB"}
+    assert "shorter than one fold needs" in plan.rejected["SYNA"] and "2021-01-01" in plan.rejected["SYNA"]
+
+
+def test_duplicate_keys_and_coerced_numbers_are_rejected(tmp_path: Path) -> None:
+    dup = tmp_path / "dup.yaml"
+    dup.write_text(yaml.safe_dump(small_raw_config()) + "seed: 7\nseed: 8\n")
+    with pytest.raises(ConfigError, match="duplicate key 'seed'"):
+        load_config(dup)
+    for costs in (["0", 10], [True, 10]):
+        with pytest.raises(ConfigError, match="costs_bps.0"):
+            parse_config(small_raw_config(costs_bps=costs))
 
 
 def test_config_file_errors_name_the_file(tmp_path: Path) -> None:
@@ -99,8 +109,8 @@ def test_unknown_model_or_ensemble_fails_naming_the_key(override: dict, key: str
 
     plan = plan_sweep(parse_config(small_raw_config(**override)))
     with pytest.raises(ConfigError) as info:
-        steps.model_names(plan)
-        steps.ensemble_names(plan)
+        steps.model_names(plan.config)
+        steps.ensemble_names(plan.config)
     assert info.value.key == key and message in str(info.value)
 
 
@@ -109,6 +119,6 @@ def test_disabled_ensemble_does_not_run() -> None:
 
     raw = small_raw_config()
     raw["models"] |= {"lightgbm": {}, "catboost": {}}
-    assert "blend_avg" in steps.ensemble_names(plan_sweep(parse_config(raw)))
+    assert "blend_avg" in steps.ensemble_names(parse_config(raw))
     raw["ensembles"] = {"blend_avg": {"enabled": False}}
-    assert "blend_avg" not in steps.ensemble_names(plan_sweep(parse_config(raw)))
+    assert "blend_avg" not in steps.ensemble_names(parse_config(raw))

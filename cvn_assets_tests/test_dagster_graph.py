@@ -15,47 +15,40 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from cvn_assets.config import parse_config
 from cvn_assets.core.baselines import BASELINE_TYPES
+from cvn_assets.core.config import parse_config
 from cvn_assets.core.hashing import canonical_json
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
-from cvn_assets.definitions import build_definitions
 from cvn_assets.defs.checks import AUDITS
-from cvn_assets.defs.jobs import AUDIT_JOB
-from cvn_assets.defs.keys import (
-    COVERAGE_CHECK,
-    FALLBACK_RATE_CHECK,
-    FEATURES,
-    FOLD_DATASET,
-    economics_key,
-)
-from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.defs.keys import partition_key
+from cvn_assets.defs.sweep import Sweep
 from cvn_assets.hyperparams.model_params import resolve_model
 from cvn_assets.hyperparams.resolver import Resolver
-from cvn_assets.runner import SweepReport, materialize_sweep
 from cvn_assets.store.engine import get_engine
 from cvn_assets.store.schema import finetune_baselines, finetune_results
 from cvn_assets_tests.conftest import SMALL_HYPERPARAMS, small_raw_config
 from cvn_assets_tests.fixtures import clean_bars
+from cvn_assets_tests.in_process import SweepReport, materialize_sweep, sweep_defs
 
 # Sweeps here train small models; their hyperparameters come from the environment (conftest).
 pytestmark = pytest.mark.usefixtures("small_hyperparams")
 
 REPO = Path(__file__).resolve().parents[1]
-HP_CHECKS = (COVERAGE_CHECK, FALLBACK_RATE_CHECK)
+HP_CHECKS = 1  # hyperparameters_complete, in every partition run
 VOLATILE = {"id", "created_at", "dagster_run_id"}
 
 
-def _defs(plan: SweepPlan, db_url: str, tmp_path: Path) -> dg.Definitions:
-    return build_definitions(
-        plan, artifacts_dir=tmp_path / "artifacts", results_store=ResultsStore(database_url=db_url)
-    )
+_defs = sweep_defs
+
+
+def _keys(plan: SweepPlan):  # noqa: ANN202
+    return Sweep.of(plan.config).keys
 
 
 def _sweep(
     plan: SweepPlan, db_url: str, tmp_path: Path, instance: dg.DagsterInstance, **kw: object
 ) -> SweepReport:
-    return materialize_sweep(_defs(plan, db_url, tmp_path), plan, instance, **kw)
+    return materialize_sweep(_defs(plan, db_url, tmp_path), plan.config, instance, **kw)
 
 
 def _table(db_url: str, table: sa.Table) -> pd.DataFrame:
@@ -73,8 +66,8 @@ def test_full_sweep_writes_keyed_rows_and_checks_pass(
         assert report.ok and not report.failed_checks, (report.failed, report.failed_checks)
         n_parts = len(small_plan.config.cryptos) * len(small_plan.folds)
         costs = small_plan.config.costs_bps
-        # The coverage check in every partition run, then one audit run of every check at the end.
-        assert report.checks_passed == n_parts + len(costs) * len(AUDITS) + len(HP_CHECKS)
+        # Every check in every partition run: hyperparameters' two, and the results checks per cost.
+        assert report.checks_passed == n_parts * (HP_CHECKS + len(costs) * len(AUDITS))
 
         results, baselines = _table(db_url, finetune_results), _table(db_url, finetune_baselines)
         assert len(results) == n_parts * len(costs)
@@ -93,10 +86,10 @@ def test_full_sweep_writes_keyed_rows_and_checks_pass(
 
         # data_hash on the rows is the fold_dataset asset's own hash, and baselines share it.
         for (crypto, fold_id), rows in results.groupby(["crypto", "fold_id"]):
-            event = instance.get_latest_materialization_event(FOLD_DATASET)  # any partition has the key
-            assert event is not None
             records = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=FOLD_DATASET, asset_partitions=[f"{crypto}|{fold_id}"]),
+                dg.AssetRecordsFilter(
+                    asset_key=_keys(small_plan).fold_dataset, asset_partitions=[f"{crypto}|{fold_id}"]
+                ),
                 limit=1,
             ).records
             data_hash = records[0].asset_materialization.metadata["data_hash"].value
@@ -159,12 +152,12 @@ def test_rejected_data_materializes_nothing_downstream(tmp_path: Path) -> None:
         assert list(report.failed) == ["ohlcv[BADX]"]
         assert "bad_bars.csv" in report.failed["ohlcv[BADX]"] and "row 7" in report.failed["ohlcv[BADX]"]
         assert "high is below max(open, close)" in report.failed["ohlcv[BADX]"]
-        materialized = instance.get_materialized_partitions(FEATURES)
+        materialized = instance.get_materialized_partitions(_keys(plan).features)
         assert materialized and not any(p.startswith("BADX") for p in materialized)
         # Even a run that targets the rejected crypto directly cannot build on it.
-        job = _defs(plan, db_url, tmp_path).resolve_job_def("sweep_job")
+        job = _defs(plan, db_url, tmp_path).resolve_job_def(_keys(plan).sweep_job)
         result = job.execute_in_process(
-            partition_key=dg.MultiPartitionKey({"crypto": "BADX", "fold": "f000"}),
+            partition_key=partition_key("BADX", plan.fold_ids[0]),
             instance=instance,
             raise_on_error=False,
         )
@@ -176,7 +169,7 @@ def test_rejected_data_materializes_nothing_downstream(tmp_path: Path) -> None:
 def _run_audit(plan: SweepPlan, db_url: str, tmp_path: Path, instance: dg.DagsterInstance) -> dict[str, bool]:
     result = (
         _defs(plan, db_url, tmp_path)
-        .resolve_job_def(AUDIT_JOB)
+        .resolve_job_def(_keys(plan).audit_job)
         .execute_in_process(instance=instance, raise_on_error=False)
     )
     return {e.asset_check_key.to_user_string(): e.passed for e in result.get_asset_check_evaluations()}
@@ -188,7 +181,7 @@ def test_checks_pass_on_a_good_state_and_fail_on_a_bad_one(
     with dg.instance_for_test() as instance:
         assert _sweep(small_plan, db_url, tmp_path, instance, cryptos=["SYNA"], folds=["f000"]).ok
         verdicts = _run_audit(small_plan, db_url, tmp_path, instance)
-        assert len(verdicts) == len(AUDITS) * len(small_plan.config.costs_bps) + len(HP_CHECKS)
+        assert len(verdicts) == len(AUDITS) + 1  # and the fallback rate
         assert all(verdicts.values())
 
         engine = get_engine(db_url)
@@ -211,12 +204,12 @@ def test_checks_pass_on_a_good_state_and_fail_on_a_bad_one(
         verdicts = _run_audit(small_plan, db_url, tmp_path, instance)
         failed = sorted(k for k, ok in verdicts.items() if not ok)
         assert failed == [
-            "economics/cost_0bps:join_keys_present",
-            "economics/cost_10bps:baselines_complete",
-            "economics/cost_10bps:cost_basis_labelled",
+            "tiny/results_store:baselines_complete",
+            "tiny/results_store:cost_basis_labelled",
+            "tiny/results_store:join_keys_present",
         ]
         evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            [dg.AssetCheckKey(economics_key(10), "baselines_complete")]
+            [dg.AssetCheckKey(_keys(small_plan).results_store, "baselines_complete")]
         )
         assert evaluation
 
@@ -225,22 +218,28 @@ def test_graph_shape(small_plan: SweepPlan, tmp_path: Path) -> None:
     defs = _defs(small_plan, f"sqlite:///{tmp_path / 'r.db'}", tmp_path)
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
     assert keys == {
-        "ohlcv", "features", "fold_dataset", "hyperparameters", "model/xgboost", "predictions/xgboost",
-        "baselines/cost_0bps", "baselines/cost_10bps", "economics/cost_0bps", "economics/cost_10bps",
+        "tiny/ohlcv", "tiny/features", "tiny/fold_dataset", "tiny/hyperparameters", "tiny/model/xgboost_model",
+        "tiny/predictions/xgboost_predictions", "tiny/baselines/baselines_0bps", "tiny/baselines/baselines_10bps",
+        "tiny/economics/economics_0bps", "tiny/economics/economics_10bps", "tiny/results_store",
     }  # fmt: skip
-    spec = defs.resolve_assets_def(economics_key(10)).specs_by_key[economics_key(10)]
-    assert dg.AssetKey(["baselines", "cost_10bps"]) in {d.asset_key for d in spec.deps}
-    partitions = defs.resolve_assets_def(FEATURES).partitions_def
+    # No two nodes of the graph read the same.
+    assert len({k.split("/")[-1] for k in keys}) == len(keys)
+    economics = _keys(small_plan).economics(10)
+    spec = defs.resolve_assets_def(economics).specs_by_key[economics]
+    assert _keys(small_plan).baselines(10) in {d.asset_key for d in spec.deps}
+    partitions = defs.resolve_assets_def(_keys(small_plan).features).partitions_def
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     assert [d.name for d in partitions.partitions_defs] == ["crypto", "fold"]
+    assert isinstance(partitions.partitions_defs[1].partitions_def, dg.DynamicPartitionsDefinition)
 
 
 def test_code_location_loads_through_workspace_yaml(tmp_path: Path) -> None:
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(small_raw_config()))
+    sweeps = tmp_path / "sweeps"
+    sweeps.mkdir()
+    (sweeps / "tiny.yaml").write_text(yaml.safe_dump(small_raw_config()))
     env = {
         **os.environ,
-        "CVN_SWEEP_CONFIG": str(config),
+        "CVN_SWEEPS_DIR": str(sweeps),
         "CVN_HOME": str(tmp_path / "home"),
         "DAGSTER_HOME": str(tmp_path),
     }

@@ -12,14 +12,14 @@ import sqlalchemy as sa
 from sklearn.metrics import roc_auc_score
 
 from cvn_assets import steps
-from cvn_assets.config import parse_config
+from cvn_assets.core.config import parse_config
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
 from cvn_assets.definitions import build_definitions
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.hyperparams.resolver import Resolver
-from cvn_assets.runner import materialize_sweep
 from cvn_assets.store.engine import get_engine
 from cvn_assets_tests.conftest import small_raw_config
+from cvn_assets_tests.in_process import materialize_sweep
 
 # Sweeps here train small models; their hyperparameters come from the environment (conftest).
 pytestmark = pytest.mark.usefixtures("small_hyperparams")
@@ -39,16 +39,18 @@ def btc_plan() -> SweepPlan:
 
 
 def test_each_ensemble_combines_stored_predictions(btc_plan: SweepPlan) -> None:
-    bars = steps.ohlcv(btc_plan, "BTCUSD")
-    dataset = steps.fold_dataset(btc_plan, "f000", steps.features(btc_plan, "BTCUSD", "f000", bars))
-    hps = steps.hyperparameters(btc_plan, Resolver(None))  # from the environment (conftest)
+    bars = steps.ohlcv(btc_plan.config, "BTCUSD")
+    dataset = steps.fold_dataset(
+        btc_plan.folds[0], steps.features(btc_plan.config, "BTCUSD", btc_plan.folds[0], bars)
+    )
+    hps = steps.hyperparameters(btc_plan.config, Resolver(None))  # from the environment (conftest)
     base = {
-        m: steps.predictions(steps.train_model(btc_plan, m, dataset, hps[m]), dataset)
+        m: steps.predictions(steps.train_model(btc_plan.config, m, dataset, hps[m]), dataset)
         for m in ("xgboost", "lightgbm", "catboost")
     }
-    assert set(steps.ensemble_names(btc_plan)) == ENSEMBLES
+    assert set(steps.ensemble_names(btc_plan.config)) == ENSEMBLES
     y_val = dataset.validation["label"].to_numpy()
-    out = {name: steps.ensemble(btc_plan, name, dataset, base, hps[name]) for name in ENSEMBLES}
+    out = {name: steps.ensemble(btc_plan.config, name, dataset, base, hps[name]) for name in ENSEMBLES}
     for name, preds in out.items():
         assert preds.validation.shape == (len(dataset.validation),) and preds.test.shape == (
             len(dataset.test),
@@ -73,10 +75,10 @@ def test_each_ensemble_combines_stored_predictions(btc_plan: SweepPlan) -> None:
 def test_ensembles_round_trip_through_the_graph_on_btc(btc_plan: SweepPlan, tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'r.db'}"
     defs = build_definitions(
-        btc_plan, artifacts_dir=tmp_path / "a", results_store=ResultsStore(database_url=db_url)
+        [btc_plan.config], artifacts_dir=tmp_path / "a", results_store=ResultsStore(database_url=db_url)
     )
     with dg.instance_for_test() as instance:
-        report = materialize_sweep(defs, btc_plan, instance)
+        report = materialize_sweep(defs, btc_plan.config, instance)
     assert report.ok and not report.failed_checks, (report.failed, report.failed_checks)
     with get_engine(db_url).connect() as conn:
         rows = pd.read_sql(

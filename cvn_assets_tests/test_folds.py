@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cvn_assets.config import FoldSettings, load_config, parse_config
+from cvn_assets.core.config import FoldSettings, load_config, parse_config
 from cvn_assets.core.datasets import build_fold_dataset, label_features
 from cvn_assets.core.features import compute_features
 from cvn_assets.core.folds import plan_folds

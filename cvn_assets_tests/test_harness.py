@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cvn_assets import steps
-from cvn_assets.config import HarnessSettings, parse_config
+from cvn_assets.core.config import HarnessSettings, parse_config
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.sweep_plan import plan_sweep
 from cvn_assets.harness.events import EVENT_SCHEMAS, TRAINING_EVENTS
@@ -32,8 +32,8 @@ SEED, THREADS = 7, 2
 @pytest.fixture(scope="module")
 def dataset() -> FoldDataset:
     plan = plan_sweep(parse_config(small_raw_config()))
-    bars = steps.ohlcv(plan, "SYNA")
-    return steps.fold_dataset(plan, "f001", steps.features(plan, "SYNA", "f001", bars))
+    bars = steps.ohlcv(plan.config, "SYNA")
+    return steps.fold_dataset(plan.folds[1], steps.features(plan.config, "SYNA", plan.folds[1], bars))
 
 
 def _train(name: str, dataset: FoldDataset, **harness: object):  # noqa: ANN202

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from cvn_assets import steps
-from cvn_assets.config import HpoSettings, parse_config
+from cvn_assets.core.config import HpoSettings, parse_config
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.sweep_plan import plan_sweep
 from cvn_assets.harness import hpo
@@ -34,8 +34,8 @@ SETTINGS = HpoSettings(
 @pytest.fixture(scope="module")
 def dataset() -> FoldDataset:
     plan = plan_sweep(parse_config(small_raw_config()))
-    bars = steps.ohlcv(plan, "SYNA")
-    return steps.fold_dataset(plan, "f001", steps.features(plan, "SYNA", "f001", bars))
+    bars = steps.ohlcv(plan.config, "SYNA")
+    return steps.fold_dataset(plan.folds[1], steps.features(plan.config, "SYNA", plan.folds[1], bars))
 
 
 def searched(model: str) -> ModelHyperparams:

@@ -12,18 +12,16 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from cvn_assets.config import parse_config
+from cvn_assets.core.config import parse_config
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
-from cvn_assets.definitions import build_definitions
-from cvn_assets.defs.jobs import AUDIT_JOB, SWEEP_JOB
-from cvn_assets.defs.keys import COVERAGE_CHECK, FALLBACK_RATE_CHECK, HYPERPARAMETERS, model_key
-from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.defs.sweep import Sweep
 from cvn_assets.hyperparams.model_params import fallback_rate_level
-from cvn_assets.runner import materialize_sweep
 from cvn_assets.store.engine import get_engine
 from cvn_assets_tests.conftest import small_raw_config
+from cvn_assets_tests.in_process import load_bars, materialize_sweep, run_partition, sweep_defs
 
 pytestmark = pytest.mark.usefixtures("small_hyperparams")
+KEYS = Sweep.of(parse_config(small_raw_config())).keys
 SEARCH = {"mode": "search", "n_trials": 8, "sampler_startup_trials": 3, "pruner_startup_trials": 2,
           "pruner_warmup_rounds": 5, "report_every_rounds": 5}  # fmt: skip
 
@@ -32,9 +30,7 @@ def _plan(**overrides: Any) -> SweepPlan:
     return plan_sweep(parse_config(small_raw_config(**overrides)))
 
 
-def _defs(plan: SweepPlan, db_url: str, tmp_path: Path) -> dg.Definitions:
-    store = ResultsStore(database_url=db_url)
-    return build_definitions(plan, artifacts_dir=tmp_path / "artifacts", results_store=store)
+_defs = sweep_defs
 
 
 def _results(db_url: str) -> pd.DataFrame:
@@ -42,12 +38,11 @@ def _results(db_url: str) -> pd.DataFrame:
         return pd.read_sql(sa.text("select * from finetune_results order by fold_id, cost_bps"), conn)
 
 
-def _partition(defs: dg.Definitions, instance: dg.DagsterInstance, fold: str) -> dg.ExecuteInProcessResult:
-    return defs.resolve_job_def(SWEEP_JOB).execute_in_process(
-        partition_key=dg.MultiPartitionKey({"crypto": "SYNA", "fold": fold}),
-        instance=instance,
-        raise_on_error=False,
-    )
+def _partition(
+    defs: dg.Definitions, plan: SweepPlan, instance: dg.DagsterInstance, fold: str
+) -> dg.ExecuteInProcessResult:
+    load_bars(defs, plan.config, instance, "SYNA")
+    return run_partition(defs, plan.config, instance, "SYNA", fold)
 
 
 def _check(result: dg.ExecuteInProcessResult, key: dg.AssetCheckKey) -> dg.AssetCheckEvaluation:
@@ -57,7 +52,7 @@ def _check(result: dg.ExecuteInProcessResult, key: dg.AssetCheckKey) -> dg.Asset
 def test_a_search_sweep_records_each_folds_winner_and_its_trial(db_url: str, tmp_path: Path) -> None:
     plan = _plan(hpo=SEARCH)
     with dg.instance_for_test() as instance:
-        report = materialize_sweep(_defs(plan, db_url, tmp_path), plan, instance, cryptos=["SYNA"])
+        report = materialize_sweep(_defs(plan, db_url, tmp_path), plan.config, instance, cryptos=["SYNA"])
         assert report.ok and not report.failed_checks, (report.failed, report.failed_checks)
         first = _results(db_url)
         per_fold = first[first.cost_bps == 0].set_index("fold_id")
@@ -87,7 +82,7 @@ def test_a_search_sweep_records_each_folds_winner_and_its_trial(db_url: str, tmp
         # Re-running resumes the finished studies (no new trial) and rewrites the same rows.
         with get_engine(db_url).connect() as conn:
             n_trials = conn.execute(sa.text("select count(*) from trials")).scalar_one()
-        assert materialize_sweep(_defs(plan, db_url, tmp_path), plan, instance, cryptos=["SYNA"]).ok
+        assert materialize_sweep(_defs(plan, db_url, tmp_path), plan.config, instance, cryptos=["SYNA"]).ok
         with get_engine(db_url).connect() as conn:
             assert conn.execute(sa.text("select count(*) from trials")).scalar_one() == n_trials
         volatile = ["id", "created_at", "dagster_run_id"]
@@ -98,15 +93,15 @@ def test_a_missing_key_blocks_training(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.delenv("CVN_HPO_XGB_1H_MAX_DEPTH")
     db_url = f"sqlite:///{tmp_path / 'r.db'}"
     with dg.instance_for_test() as instance:
-        defs = _defs(_plan(), db_url, tmp_path)
-        defs.resolve_job_def("ohlcv_job").execute_in_process(partition_key="SYNA", instance=instance)
-        result = _partition(defs, instance, "f000")
+        plan = _plan()
+        defs = _defs(plan, db_url, tmp_path)
+        result = _partition(defs, plan, instance, "f000")
         assert not result.success
-        coverage = _check(result, COVERAGE_CHECK)
+        coverage = _check(result, KEYS.coverage_check)
         assert not coverage.passed and coverage.severity == dg.AssetCheckSeverity.ERROR
         assert coverage.metadata["not_set"].value == ["CVN_HPO_XGB_1H_MAX_DEPTH"]
-        assert instance.get_latest_materialization_event(HYPERPARAMETERS) is not None
-        assert instance.get_latest_materialization_event(model_key("xgboost")) is None  # blocked
+        assert instance.get_latest_materialization_event(KEYS.hyperparameters) is not None
+        assert instance.get_latest_materialization_event(KEYS.model("xgboost")) is None  # blocked
     assert _results(db_url).empty
 
 
@@ -118,21 +113,23 @@ def test_allowed_fallbacks_train_visibly_and_trip_the_fallback_rate(
     plan = _plan(hpo={"allow_fallback": True})
     with dg.instance_for_test() as instance:
         defs = _defs(plan, db_url, tmp_path)
-        defs.resolve_job_def("ohlcv_job").execute_in_process(partition_key="SYNA", instance=instance)
-        result = _partition(defs, instance, "f000")
+        result = _partition(defs, plan, instance, "f000")
         assert result.success
-        coverage = _check(result, COVERAGE_CHECK)
+        coverage = _check(result, KEYS.coverage_check)
         assert not coverage.passed and coverage.severity == dg.AssetCheckSeverity.WARN  # warns, trains
-        hp = instance.get_latest_materialization_event(HYPERPARAMETERS).asset_materialization
+        hp = instance.get_latest_materialization_event(KEYS.hyperparameters).asset_materialization
         assert hp.metadata["hp/xgboost"].value["sources"]["CVN_HPO_XGB_1H_MAX_DEPTH"] == "fallback"
         logged = [e.message for e in instance.all_logs(result.run_id) if "hpo_fallback_applied" in e.message]
         assert logged and "CVN_HPO_XGB_1H_MAX_DEPTH" in logged[0]
-        model = instance.get_latest_materialization_event(model_key("xgboost")).asset_materialization
+        model = instance.get_latest_materialization_event(KEYS.model("xgboost")).asset_materialization
         assert model.metadata["hpo_fallbacks"].value == 1
         assert json.loads(_results(db_url).model_hyperparams[0])["max_depth"] == 5  # the values file's
 
-        audit = defs.resolve_job_def(AUDIT_JOB).execute_in_process(instance=instance, raise_on_error=False)
-        rate = _check(audit, FALLBACK_RATE_CHECK)
+        audit = defs.resolve_job_def(KEYS.audit_job).execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+        )
+        rate = _check(audit, KEYS.fallback_rate_check)
         assert not rate.passed and rate.severity == dg.AssetCheckSeverity.ERROR
         assert rate.metadata["fallback_rate"].value == 1.0
 
@@ -150,7 +147,6 @@ def test_meta_labeling_in_the_graph_reads_its_resolved_hyperparameters(tmp_path:
     plan = _plan(harness={"meta_labeling": {"enabled": True}})
     with dg.instance_for_test() as instance:
         defs = _defs(plan, db_url, tmp_path)
-        defs.resolve_job_def("ohlcv_job").execute_in_process(partition_key="SYNA", instance=instance)
-        assert _partition(defs, instance, "f000").success
-        hp = instance.get_latest_materialization_event(HYPERPARAMETERS).asset_materialization
+        assert _partition(defs, plan, instance, "f000").success
+        hp = instance.get_latest_materialization_event(KEYS.hyperparameters).asset_materialization
         assert hp.metadata["hp/meta_label"].value["values"] == {"C": 1.0}

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from cvn_assets.cli import main
-from cvn_assets.config import parse_config
+from cvn_assets.core.config import parse_config
 from cvn_assets.core.errors import ConfigError
 from cvn_assets.harness import registry
 from cvn_assets.hyperparams.keys import default_key, parse_key, range_keys

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cvn_assets.config import parse_config
+from cvn_assets.core.config import parse_config
 from cvn_assets.core.errors import DataValidationError
 from cvn_assets.core.loaders import RawFile, load_ohlcv, parse_binance
 from cvn_assets.core.synthetic import generate_synthetic

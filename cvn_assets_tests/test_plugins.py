@@ -13,17 +13,17 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from cvn_assets.config import parse_config
+from cvn_assets.core.config import parse_config
 from cvn_assets.core.sweep_plan import plan_sweep
 from cvn_assets.definitions import build_definitions
-from cvn_assets.defs.jobs import SWEEP_JOB
-from cvn_assets.defs.keys import ensemble_key, model_key
+from cvn_assets.defs.keys import partition_key
 from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.defs.sweep import Sweep
 from cvn_assets.harness import registry
 from cvn_assets.hyperparams.types import PARAM_TYPES
-from cvn_assets.runner import materialize_sweep
 from cvn_assets.store.engine import get_engine
 from cvn_assets_tests.conftest import small_raw_config
+from cvn_assets_tests.in_process import materialize_sweep
 
 # Sweeps here train small models; their hyperparameters come from the environment (conftest).
 pytestmark = pytest.mark.usefixtures("small_hyperparams")
@@ -171,14 +171,16 @@ def test_dropped_files_and_entry_points_become_assets_rows_and_baselines(
     plan = plan_sweep(parse_config(raw))
     db_url = f"sqlite:///{tmp_path / 'r.db'}"
     defs = build_definitions(
-        plan, artifacts_dir=tmp_path / "artifacts", results_store=ResultsStore(database_url=db_url)
+        [plan.config], artifacts_dir=tmp_path / "artifacts", results_store=ResultsStore(database_url=db_url)
     )
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert {"model/dropin_nb", "predictions/dropin_nb", "model/ep_tree", "predictions/ep_tree",
-            "ensemble/dropin_max", "ensemble/ep_mean"} <= keys  # fmt: skip
+    assert {"tiny/model/dropin_nb_model", "tiny/predictions/dropin_nb_predictions", "tiny/model/ep_tree_model",
+            "tiny/predictions/ep_tree_predictions", "tiny/ensemble/dropin_max", "tiny/ensemble/ep_mean"} <= keys  # fmt: skip
+    sweep_keys = Sweep.of(plan.config).keys
+    model_key, ensemble_key = sweep_keys.model, sweep_keys.ensemble
 
     with dg.instance_for_test() as instance:
-        report = materialize_sweep(defs, plan, instance, cryptos=["SYNA"], folds=["f000"])
+        report = materialize_sweep(defs, plan.config, instance, cryptos=["SYNA"], folds=["f000"])
         assert report.ok and not report.failed_checks, (report.failed, report.failed_checks)
         with get_engine(db_url).connect() as conn:
             results = pd.read_sql(
@@ -197,8 +199,8 @@ def test_dropped_files_and_entry_points_become_assets_rows_and_baselines(
             m: len(instance.fetch_materializations(model_key(m), limit=100).records)
             for m in ("xgboost", "dropin_nb")
         }
-        result = defs.resolve_job_def(SWEEP_JOB).execute_in_process(
-            partition_key=dg.MultiPartitionKey({"crypto": "SYNA", "fold": "f000"}),
+        result = defs.resolve_job_def(sweep_keys.sweep_job).execute_in_process(
+            partition_key=partition_key("SYNA", plan.fold_ids[0]),
             instance=instance,
             asset_selection=[ensemble_key("dropin_max")],
         )

@@ -27,3 +27,7 @@ class DataValidationError(CvnError):
         self.row = row
         at = f" row {row}:" if row is not None else ""
         super().__init__(f"{source}:{at} {problem}")
+
+
+class DataCoverageError(CvnError):
+    """A crypto's bars do not cover the fold a partition asks for; the message says what to re-materialize."""

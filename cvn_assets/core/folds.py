@@ -2,11 +2,17 @@
 
 Fold k of the plan, with `gap` = (purge + embargo) bars:
 
-    train [train_start, train_end)  gap  validation [val_start, val_end)  gap  test [test_start, test_end)
+    train [train_start, train_end)  gap  validation [val_start, val_end)  gap  test [test_start, test_end)  gap
 
 The train window starts at the origin (expanding) or slides by `step` (sliding); every window of fold k
 is the same offset from the origin whatever data comes after it, so appending bars only adds folds.
-A fold exists once the data covers its whole test window. Windows are half-open, in UTC.
+A fold exists once the data covers its test window *and the gap after it*: the purge is at least the
+label horizon, so every test row's label is known and the fold's rows never change afterwards.
+Windows are half-open, in UTC.
+
+A fold's id is its Dagster partition key and reads as its test window, e.g. `f003_2019-09-24_2019-12-23`
+(with the time of day when the windows do not start at midnight). The id alone, with the config, rebuilds
+the whole fold (`fold_from_id`), so a run never needs the data to know its windows.
 """
 
 from __future__ import annotations
@@ -15,8 +21,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cvn_assets.config import FoldSettings
+from cvn_assets.core.config import FoldSettings
+from cvn_assets.core.errors import ConfigError
 from cvn_assets.core.timeframes import bar_delta, parse_duration
+
+_DATE = "%Y-%m-%d"
+_DATE_TIME = "%Y-%m-%dT%H:%M"
 
 
 @dataclass(frozen=True)
@@ -31,7 +41,13 @@ class Fold:
 
     @property
     def fold_id(self) -> str:
-        return fold_id(self.index)
+        fmt = _DATE if _midnight(self.test_start) and _midnight(self.test_end) else _DATE_TIME
+        return f"{self.label}_{self.test_start:{fmt}}_{self.test_end:{fmt}}"
+
+    @property
+    def label(self) -> str:
+        """The short name, `f003`: the fold's position in its plan."""
+        return f"f{self.index:03d}"
 
     def windows(self) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
         return {
@@ -41,8 +57,36 @@ class Fold:
         }
 
 
-def fold_id(index: int) -> str:
-    return f"f{index:03d}"
+def _midnight(ts: pd.Timestamp) -> bool:
+    return ts == ts.normalize()
+
+
+@dataclass(frozen=True)
+class _Lengths:
+    train: pd.Timedelta
+    validation: pd.Timedelta
+    test: pd.Timedelta
+    step: pd.Timedelta
+    gap: pd.Timedelta
+
+
+def _lengths(settings: FoldSettings, timeframe: str, purge_bars: int) -> _Lengths:
+    train, validation, test = (
+        parse_duration(d) for d in (settings.train, settings.validation, settings.test)
+    )
+    step = parse_duration(settings.step) if settings.step else test
+    return _Lengths(
+        train, validation, test, step, (purge_bars + settings.embargo_bars) * bar_delta(timeframe)
+    )
+
+
+def _fold_at(origin: pd.Timestamp, k: int, scheme: str, n: _Lengths) -> Fold:
+    train_end = origin + n.train + k * n.step
+    train_start = origin if scheme == "expanding" else origin + k * n.step
+    val_start = train_end + n.gap
+    val_end = val_start + n.validation
+    test_start = val_end + n.gap
+    return Fold(k, train_start, train_end, val_start, val_end, test_start, test_start + n.test)
 
 
 def plan_folds(
@@ -53,32 +97,48 @@ def plan_folds(
     settings: FoldSettings,
     purge_bars: int,
 ) -> list[Fold]:
-    """All folds whose test window ends at or before the bar after `last_bar`."""
-    bar = bar_delta(timeframe)
-    train, validation, test = (
-        parse_duration(d) for d in (settings.train, settings.validation, settings.test)
-    )
-    step = parse_duration(settings.step) if settings.step else test
-    gap = (purge_bars + settings.embargo_bars) * bar
-    data_end = last_bar + bar  # exclusive end of the data
-
+    """Every fold whose test window and the gap after it end at or before the bar after `last_bar`."""
+    n = _lengths(settings, timeframe, purge_bars)
+    data_end = last_bar + bar_delta(timeframe)  # exclusive end of the data
     folds: list[Fold] = []
     k = 0
     while settings.max_folds is None or k < settings.max_folds:
-        train_end = origin + train + k * step
-        train_start = origin if settings.scheme == "expanding" else origin + k * step
-        val_start = train_end + gap
-        val_end = val_start + validation
-        test_start = val_end + gap
-        test_end = test_start + test
-        if test_end > data_end:
+        fold = _fold_at(origin, k, settings.scheme, n)
+        if fold.test_end + n.gap > data_end:
             break
-        folds.append(Fold(k, train_start, train_end, val_start, val_end, test_start, test_end))
+        folds.append(fold)
         k += 1
     return folds
 
 
+def fold_from_id(
+    fold_id: str, *, timeframe: str, settings: FoldSettings, purge_bars: int, origin: pd.Timestamp | None
+) -> Fold:
+    """Rebuild a fold from its id and the sweep's fold settings; an id this plan cannot have produced
+    (another sweep's, or one from before the fold settings changed) raises naming it."""
+    n = _lengths(settings, timeframe, purge_bars)
+    try:
+        label, start, _ = fold_id.split("_")
+        if not label.startswith("f"):
+            raise ValueError(label)
+        k = int(label[1:])
+        test_start = pd.Timestamp(start, tz="UTC")
+    except ValueError:
+        raise ConfigError("folds", f"'{fold_id}' is not a fold id like f003_2019-09-24_2019-12-23") from None
+    if origin is None:
+        origin = test_start - 2 * n.gap - n.validation - n.train - k * n.step
+    fold = _fold_at(origin, k, settings.scheme, n)
+    if fold.fold_id != fold_id or (settings.max_folds is not None and k >= settings.max_folds):
+        raise ConfigError(
+            "folds",
+            f"fold '{fold_id}' does not belong to this sweep's fold plan (fold {k} of this plan would be "
+            f"'{fold.fold_id}'); the fold settings or the data's origin changed since it was added",
+        )
+    return fold
+
+
 def plan_span(settings: FoldSettings, timeframe: str, purge_bars: int) -> pd.Timedelta:
-    """The data span the first fold needs: what a user must have before any fold exists."""
-    gap = (purge_bars + settings.embargo_bars) * bar_delta(timeframe)
-    return sum((parse_duration(d) for d in (settings.train, settings.validation, settings.test)), gap * 2)
+    """The data span the first fold needs (train, validation, test and the three gaps): what a user must
+    have before any fold exists."""
+    n = _lengths(settings, timeframe, purge_bars)
+    return n.train + n.validation + n.test + 3 * n.gap

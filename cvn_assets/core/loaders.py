@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cvn_assets.config import BinanceSource, SweepConfig, SyntheticSource, TableSource
+from cvn_assets.core.config import BinanceSource, SweepConfig, SyntheticSource, TableSource
 from cvn_assets.core.errors import DataValidationError
 from cvn_assets.core.ohlcv import REQUIRED_COLUMNS, ROW_COL, SOURCE_COL, validate_ohlcv
 from cvn_assets.core.synthetic import generate_synthetic

@@ -1,8 +1,12 @@
-"""A sweep plan: the validated config plus the fold plan derived from the universe's data.
+"""A sweep's fold plan: derived from each crypto's data span (first and last bar), never from the clock.
 
 The fold windows are shared by every crypto (anchored at the latest first bar across the universe, or the
 configured origin), so one fold id means one calendar window everywhere and a model row and its baselines
-can only ever be compared on the same window.
+can only ever be compared on the same window. A crypto whose data was rejected, or is too short for even
+one fold, is named in `rejected` and left out of the plan; the others are unaffected.
+
+`plan_from_spans` is pure: the Dagster layer feeds it the spans recorded by the `ohlcv` materializations,
+so no data is read to plan. `plan_sweep` reads the data itself (`cvn plan`, tests and benches).
 """
 
 from __future__ import annotations
@@ -12,19 +16,24 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from cvn_assets.config import SweepConfig
-from cvn_assets.core.errors import ConfigError, DataValidationError
-from cvn_assets.core.folds import Fold, plan_folds, plan_span
-from cvn_assets.core.loaders import load_ohlcv
+from cvn_assets.core.config import SweepConfig
+from cvn_assets.core.errors import CvnError
+from cvn_assets.core.folds import Fold, fold_from_id, plan_folds, plan_span
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataSpan:
+    first_bar: pd.Timestamp
+    last_bar: pd.Timestamp
 
 
 @dataclass(frozen=True)
 class SweepPlan:
     config: SweepConfig
     folds: tuple[Fold, ...]
-    # Cryptos whose data was rejected while planning: their ohlcv partition fails with this message.
+    # Cryptos left out of the plan, with why: rejected data, or too short for one fold.
     rejected: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -35,6 +44,11 @@ class SweepPlan:
     def fold_ids(self) -> list[str]:
         return [f.fold_id for f in self.folds]
 
+    @property
+    def cryptos(self) -> list[str]:
+        """The cryptos the plan covers: every crypto of the universe that was not rejected."""
+        return [c for c in self.config.cryptos if c not in self.rejected]
+
     def fold(self, fold_id: str) -> Fold:
         for f in self.folds:
             if f.fold_id == fold_id:
@@ -42,36 +56,73 @@ class SweepPlan:
         raise KeyError(f"fold '{fold_id}' is not in the plan of sweep {self.run_id} (folds: {self.fold_ids})")
 
 
-def plan_sweep(config: SweepConfig, source: str | None = None) -> SweepPlan:
-    """Read each crypto's timestamps and derive the folds; a plan that fits no fold fails naming `folds`."""
-    firsts: list[pd.Timestamp] = []
-    lasts: list[pd.Timestamp] = []
+def fold_of(config: SweepConfig, fold_id: str) -> Fold:
+    """The fold a fold id (a partition key) stands for under this config: no data needed."""
+    origin = pd.Timestamp(config.folds.origin, tz="UTC") if config.folds.origin else None
+    return fold_from_id(
+        fold_id,
+        timeframe=config.timeframe,
+        settings=config.folds,
+        purge_bars=config.purge_bars,
+        origin=origin,
+    )
+
+
+def plan_from_spans(
+    config: SweepConfig, spans: dict[str, DataSpan], rejected: dict[str, str] | None = None
+) -> SweepPlan:
+    """The folds every crypto with a span covers (test window and the purge after it inside its data).
+    A crypto whose span cannot hold one fold from the origin is moved to `rejected`, naming its span."""
+    rejected = dict(rejected or {})
+    need = plan_span(config.folds, config.timeframe, config.purge_bars)
+    usable = dict(spans)
+    if config.folds.origin is None:
+        # A crypto too short on its own would also push the shared origin past the others' data.
+        for crypto, span in spans.items():
+            if span.last_bar - span.first_bar < need:
+                rejected[crypto] = (
+                    f"its data covers {span.first_bar} to {span.last_bar}, shorter than one fold needs "
+                    f"({need}: train + validation + test + purges)"
+                )
+                del usable[crypto]
+    if not usable:
+        return SweepPlan(config=config, folds=(), rejected=rejected)
+    origin = (
+        pd.Timestamp(config.folds.origin, tz="UTC")
+        if config.folds.origin
+        else max(s.first_bar for s in usable.values())
+    )
+    for crypto, span in list(usable.items()):
+        if span.first_bar > origin or span.last_bar - origin < need:
+            rejected[crypto] = (
+                f"its data covers {span.first_bar} to {span.last_bar}, which does not hold one fold from "
+                f"the origin {origin} ({need}: train + validation + test + purges)"
+            )
+            del usable[crypto]
+    if not usable:
+        return SweepPlan(config=config, folds=(), rejected=rejected)
+    folds = plan_folds(
+        origin,
+        min(s.last_bar for s in usable.values()),
+        timeframe=config.timeframe,
+        settings=config.folds,
+        purge_bars=config.purge_bars,
+    )
+    return SweepPlan(config=config, folds=tuple(folds), rejected=rejected)
+
+
+def plan_sweep(config: SweepConfig) -> SweepPlan:
+    """Read each crypto's bars and plan the folds (what `cvn plan` shows); rejected data is named per crypto."""
+    from cvn_assets.core.loaders import load_ohlcv
+
+    spans: dict[str, DataSpan] = {}
     rejected: dict[str, str] = {}
     for crypto in config.cryptos:
         try:
             index = load_ohlcv(config, crypto).index
-        except DataValidationError as exc:
+        except CvnError as exc:
             log.warning("ohlcv for %s rejected while planning folds: %s", crypto, exc)
             rejected[crypto] = str(exc)
             continue
-        firsts.append(index[0])
-        lasts.append(index[-1])
-    if not firsts:
-        raise ConfigError(
-            "universe", "every crypto's data was rejected: " + "; ".join(rejected.values()), source
-        )
-
-    origin = pd.Timestamp(config.folds.origin, tz="UTC") if config.folds.origin else max(firsts)
-    last_bar = min(lasts)
-    folds = plan_folds(
-        origin, last_bar, timeframe=config.timeframe, settings=config.folds, purge_bars=config.purge_bars
-    )
-    if not folds:
-        need = plan_span(config.folds, config.timeframe, config.purge_bars)
-        raise ConfigError(
-            "folds",
-            f"the fold plan does not fit the data: one fold needs {need} from {origin} "
-            f"(train + validation + test + purges), the data common to the universe ends at {last_bar}",
-            source,
-        )
-    return SweepPlan(config=config, folds=tuple(folds), rejected=rejected)
+        spans[crypto] = DataSpan(index[0], index[-1])
+    return plan_from_spans(config, spans, rejected)

@@ -1,4 +1,10 @@
-"""Asset checks over the results store: one multi-check step audits the sweep and reports per cost asset."""
+"""The results-store checks, per crypto x fold partition and per cost asset.
+
+They run in the run that writes the partition's rows (the sweep job selects them with the economics
+assets), however it was launched. Each result names its partition and cost, says what it checks, and lists
+the violating rows as a table. The same audits over the whole sweep are checks of `<sweep>/results_store`
+(the sweep's rows in the results database), which the `<sweep>_audit` job re-runs on demand.
+"""
 
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -7,9 +13,11 @@ import dagster as dg
 import sqlalchemy as sa
 
 from cvn_assets.core.baselines import BASELINE_TYPES
-from cvn_assets.core.sweep_plan import SweepPlan
-from cvn_assets.defs.keys import economics_key
+from cvn_assets.core.config import SweepConfig
+from cvn_assets.defs.keys import crypto_and_fold
+from cvn_assets.defs.metadata import rows_table
 from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.defs.sweep import Sweep
 from cvn_assets.store.audits import (
     missing_baselines,
     over_trading,
@@ -17,64 +25,141 @@ from cvn_assets.store.audits import (
     unlabelled_cost_basis,
 )
 
-Audit = Callable[[sa.Connection, SweepPlan], list[dict[str, Any]]]
+# (connection, config, crypto, fold_id) -> violations, each a dict naming its row and cost_bps; crypto and
+# fold None: the whole sweep.
+Audit = Callable[[sa.Connection, SweepConfig, str | None, str | None], list[dict[str, Any]]]
 
-# name -> (description, audit). Each audit covers the whole sweep; its findings are split by cost level.
 AUDITS: dict[str, tuple[str, Audit]] = {
     "baselines_complete": (
-        "Every crypto x fold with results has every baseline type at every cost level, on the same test "
-        "window and data hash.",
-        lambda conn, plan: missing_baselines(conn, plan.run_id, plan.config.costs_bps, BASELINE_TYPES),
+        "Every baseline type (buy_and_hold, random, naive) exists at this cost, on the same test window "
+        "and data hash as the partition's result rows.",
+        lambda conn, cfg, crypto, fold: missing_baselines(
+            conn, cfg.run_id, cfg.costs_bps, BASELINE_TYPES, crypto, fold
+        ),
     ),
     "join_keys_present": (
-        "model_hyperparams, feature_hash, data_hash and code_version are never NULL or a placeholder.",
-        lambda conn, plan: placeholder_join_keys(conn, plan.run_id),
+        "model_hyperparams, feature_hash, data_hash and code_version are never NULL or a placeholder "
+        "('unknown', '{}', '').",
+        lambda conn, cfg, crypto, fold: placeholder_join_keys(conn, cfg.run_id, crypto, fold),
     ),
     "cost_basis_labelled": (
         "Every economic row (results and baselines) carries a known cost basis.",
-        lambda conn, plan: unlabelled_cost_basis(conn, plan.run_id),
+        lambda conn, cfg, crypto, fold: unlabelled_cost_basis(conn, cfg.run_id, crypto, fold),
     ),
     "no_over_trading": (
-        "No variant's OOS trade count in a crypto x fold is more than checks.over_trading_ratio (3x by default) "
-        "times the median of its sibling variants' (once above checks.over_trading_min_trades).",
-        lambda conn, plan: over_trading(
+        "No variant's OOS trade count is more than checks.over_trading_ratio (3x by default) times the "
+        "median of its sibling variants' (once above checks.over_trading_min_trades).",
+        lambda conn, cfg, crypto, fold: over_trading(
             conn,
-            plan.run_id,
-            plan.config.checks.over_trading_ratio,
-            plan.config.checks.over_trading_min_trades,
+            cfg.run_id,
+            cfg.checks.over_trading_ratio,
+            cfg.checks.over_trading_min_trades,
+            crypto,
+            fold,
         ),
     ),
 }
 
 
-def build_checks(plan: SweepPlan) -> list[dg.AssetChecksDefinition]:
+def _violation_columns(problems: list[dict[str, Any]]) -> list[str]:
+    columns: list[str] = []
+    for problem in problems:
+        columns += [c for c in problem if c not in columns]
+    return columns
+
+
+def _violations(problems: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"violating_rows": rows_table(problems[:50], _violation_columns(problems))} if problems else {}
+
+
+def results_store_spec(sweep: Sweep) -> dg.AssetSpec:
+    """The sweep's rows in the results database: written by the economics and baselines assets."""
+    keys = sweep.keys
+    return dg.AssetSpec(
+        keys.results_store,
+        deps=[k for c in sweep.config.costs_bps for k in (keys.baselines(c), keys.economics(c))],
+        group_name=keys.group("economics"),
+        kinds={"sqlalchemy"},
+        description=f"finetune_results and finetune_baselines rows of sweep {sweep.name} (run_id "
+        f"{sweep.config.run_id}); its checks audit the whole sweep (job {keys.audit_job}).",
+    )
+
+
+def build_sweep_audit(sweep: Sweep) -> dg.AssetChecksDefinition:
+    cfg, keys = sweep.config, sweep.keys
     specs = [
-        dg.AssetCheckSpec(name=name, asset=economics_key(cost), description=description)
-        for cost in plan.config.costs_bps
+        dg.AssetCheckSpec(name=name, asset=keys.results_store, description=f"Across the sweep: {description}")
         for name, (description, _) in AUDITS.items()
     ]
-    cost_of = {economics_key(c): c for c in plan.config.costs_bps}
 
-    @dg.multi_asset_check(specs=specs, can_subset=True, name="results_store_checks")
+    @dg.multi_asset_check(specs=specs, can_subset=True, name=f"{sweep.name}_results_audit")
+    def results_audit(
+        context: dg.AssetCheckExecutionContext, results_store: ResultsStore
+    ) -> Iterator[dg.AssetCheckResult]:
+        with results_store.engine().connect() as conn:
+            for key in sorted(context.selected_asset_check_keys, key=str):
+                problems = AUDITS[key.name][1](conn, cfg, None, None)
+                yield dg.AssetCheckResult(
+                    asset_key=key.asset_key,
+                    check_name=key.name,
+                    passed=not problems,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description=f"{len(problems)} violating rows across sweep {sweep.name}"
+                    if problems
+                    else f"no violation across sweep {sweep.name}",
+                    metadata={"run_id": cfg.run_id, "violations": len(problems), **_violations(problems)},
+                )
+
+    return results_audit
+
+
+def build_checks(sweep: Sweep) -> list[dg.AssetChecksDefinition]:
+    cfg, keys = sweep.config, sweep.keys
+    partitions = keys.crypto_fold_partitions
+    cost_of = {keys.economics(c): c for c in cfg.costs_bps}
+    specs = [
+        dg.AssetCheckSpec(
+            name=name,
+            asset=keys.economics(cost),
+            description=f"{description} (cost {cost} bps)",
+            partitions_def=partitions,
+        )
+        for cost in cfg.costs_bps
+        for name, (description, _) in AUDITS.items()
+    ]
+
+    @dg.multi_asset_check(specs=specs, can_subset=True, name=f"{sweep.name}_results_checks")
     def results_store_checks(
         context: dg.AssetCheckExecutionContext, results_store: ResultsStore
     ) -> Iterator[dg.AssetCheckResult]:
-        selected = context.selected_asset_check_keys
+        crypto, fold_id = crypto_and_fold(context)
+        selected = sorted(context.selected_asset_check_keys, key=str)
         with results_store.engine().connect() as conn:
-            findings = {name: audit(conn, plan) for name, (_, audit) in AUDITS.items()}
-        for key in sorted(selected, key=str):
+            findings = {
+                name: audit(conn, cfg, crypto, fold_id)
+                for name, (_, audit) in AUDITS.items()
+                if any(k.name == name for k in selected)
+            }
+        for key in selected:
             cost = cost_of[key.asset_key]
             problems = [p for p in findings[key.name] if p.get("cost_bps") == cost]
+            description, _ = AUDITS[key.name]
+            verdict = f"{len(problems)} violating rows" if problems else "no violation"
             yield dg.AssetCheckResult(
                 asset_key=key.asset_key,
                 check_name=key.name,
                 passed=not problems,
                 severity=dg.AssetCheckSeverity.ERROR,
+                description=f"{crypto} {fold_id} at {cost} bps: {verdict}. {description}",
                 metadata={
-                    "run_id": plan.run_id,
+                    "sweep": sweep.name,
+                    "run_id": cfg.run_id,
+                    "crypto": crypto,
+                    "fold": fold_id,
+                    "cost_bps": cost,
                     "violations": len(problems),
-                    "first_violations": dg.MetadataValue.json(problems[:20]),
+                    **_violations(problems),
                 },
             )
 
-    return [results_store_checks]
+    return [results_store_checks, build_sweep_audit(sweep)]

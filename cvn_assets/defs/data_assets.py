@@ -1,4 +1,4 @@
-"""ohlcv[crypto] -> features[crypto x fold] -> fold_dataset[crypto x fold]."""
+"""ohlcv[crypto] -> features[crypto x fold] -> fold_dataset[crypto x fold], for one sweep."""
 
 import warnings
 
@@ -7,16 +7,14 @@ import pandas as pd
 
 from cvn_assets import steps
 from cvn_assets.core.datasets import SPLITS, FoldDataset, LabeledFeatures
-from cvn_assets.core.sweep_plan import SweepPlan
-from cvn_assets.defs.keys import (
-    FEATURES,
-    FOLD_DATASET,
-    OHLCV,
-    crypto_and_fold,
-    crypto_fold_partitions,
-    crypto_partitions,
-)
-from cvn_assets.version import code_version
+from cvn_assets.core.errors import CvnError
+from cvn_assets.core.hashing import frame_digest
+from cvn_assets.defs.keys import crypto_and_fold
+from cvn_assets.defs.sweep import Sweep
+from cvn_assets.version import step_version
+
+# What the `ohlcv` materialization records, and the fold sensor reads to plan folds without the data.
+FIRST_BAR, LAST_BAR = "first_bar", "last_bar"
 
 
 def _crypto_of() -> dg.MultiToSingleDimensionPartitionMapping:
@@ -26,67 +24,79 @@ def _crypto_of() -> dg.MultiToSingleDimensionPartitionMapping:
         return dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="crypto")
 
 
-def build_data_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
-    by_crypto_fold = crypto_fold_partitions(plan)
+def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
+    cfg, keys = sweep.config, sweep.keys
 
     @dg.asset(
-        key=OHLCV,
-        partitions_def=crypto_partitions(plan),
-        group_name="data",
-        code_version=code_version(),
-        description="Validated OHLCV bars of one crypto. Rejected data fails here, naming the file and row.",
+        key=keys.ohlcv,
+        partitions_def=keys.crypto_partitions,
+        group_name=keys.group("data"),
+        code_version=step_version(steps.ohlcv),
+        kinds={"pandas"},
+        description="Validated OHLCV bars of one crypto. Rejected or unreachable data fails here, naming "
+        "the crypto, the file and the row. Its first and last bar decide which folds exist.",
     )
-    def ohlcv(context: dg.AssetExecutionContext) -> pd.DataFrame:
+    def ohlcv(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
         crypto = context.partition_key
-        bars = steps.ohlcv(plan, crypto)
-        source = plan.config.universe[crypto]
-        context.add_output_metadata(
-            {
+        try:
+            bars = steps.ohlcv(cfg, crypto)
+        except CvnError as exc:
+            raise dg.Failure(description=f"ohlcv[{crypto}] of sweep {cfg.name}: {exc}") from None
+        source = cfg.universe[crypto]
+        return dg.Output(
+            bars,
+            data_version=dg.DataVersion(frame_digest(bars)[:16]),
+            metadata={
                 "source": getattr(source, "path", source.kind),
                 "rows": len(bars),
-                "first_bar": str(bars.index[0]),
-                "last_bar": str(bars.index[-1]),
-            }
+                FIRST_BAR: str(bars.index[0]),
+                LAST_BAR: str(bars.index[-1]),
+            },
         )
-        return bars
 
     @dg.asset(
-        key=FEATURES,
-        partitions_def=by_crypto_fold,
-        group_name="data",
-        code_version=code_version(),
-        ins={
-            "bars": dg.AssetIn(
-                OHLCV,
-                partition_mapping=_crypto_of(),
-            )
-        },
+        key=keys.features,
+        partitions_def=keys.crypto_fold_partitions,
+        group_name=keys.group("data"),
+        code_version=step_version(steps.features),
+        kinds={"pandas"},
+        ins={"bars": dg.AssetIn(keys.ohlcv, partition_mapping=_crypto_of())},
         description="Past-only features and triple-barrier labels over the fold's span.",
     )
-    def features(context: dg.AssetExecutionContext, bars: pd.DataFrame) -> LabeledFeatures:
+    def features(context: dg.AssetExecutionContext, bars: pd.DataFrame) -> dg.Output[LabeledFeatures]:
         crypto, fold_id = crypto_and_fold(context)
-        labeled = steps.features(plan, crypto, fold_id, bars)
-        context.add_output_metadata(
-            {
+        try:
+            labeled = steps.features(cfg, crypto, sweep.fold(fold_id), bars)
+        except CvnError as exc:
+            raise dg.Failure(description=str(exc)) from None
+        return dg.Output(
+            labeled,
+            # The content, so new bars after the fold leave everything downstream fresh.
+            data_version=dg.DataVersion(frame_digest(labeled.frame)[:16]),
+            metadata={
                 "rows": len(labeled.frame),
                 "n_features": len(labeled.feature_names),
                 "feature_hash": labeled.feature_hash,
                 "buy_label_share": float(labeled.frame["label"].mean()),
-            }
+            },
         )
-        return labeled
 
     @dg.asset(
-        key=FOLD_DATASET,
-        partitions_def=by_crypto_fold,
-        group_name="data",
-        code_version=code_version(),
-        ins={"labeled": dg.AssetIn(FEATURES)},
-        description="Train / validation / test rows of the fold, purged, with a canonical content hash.",
+        key=keys.fold_dataset,
+        partitions_def=keys.crypto_fold_partitions,
+        group_name=keys.group("data"),
+        code_version=step_version(steps.fold_dataset),
+        kinds={"pandas"},
+        ins={"labeled": dg.AssetIn(keys.features)},
+        description="Train / validation / test rows of the fold, purged; its data version is its content "
+        "hash (`data_hash` on every result row).",
     )
-    def fold_dataset(context: dg.AssetExecutionContext, labeled: LabeledFeatures) -> FoldDataset:
+    def fold_dataset(context: dg.AssetExecutionContext, labeled: LabeledFeatures) -> dg.Output[FoldDataset]:
         _, fold_id = crypto_and_fold(context)
-        dataset = steps.fold_dataset(plan, fold_id, labeled)
+        try:
+            dataset = steps.fold_dataset(sweep.fold(fold_id), labeled)
+        except CvnError as exc:
+            raise dg.Failure(description=str(exc)) from None
         meta: dict[str, object] = {"data_hash": dataset.data_hash, "feature_hash": dataset.feature_hash}
         for split in SPLITS:
             frame = dataset.split(split)
@@ -94,7 +104,6 @@ def build_data_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
             meta[f"{split}_window"] = f"{start} to {end}"
             meta[f"n_{split}"] = len(frame)
             meta[f"{split}_buy_share"] = float(frame["label"].mean())
-        context.add_output_metadata(meta)
-        return dataset
+        return dg.Output(dataset, data_version=dg.DataVersion(dataset.data_hash), metadata=meta)
 
     return [ohlcv, features, fold_dataset]

@@ -1,4 +1,4 @@
-"""baselines/<cost> and economics/<cost> for every configured cost level.
+"""baselines_<cost>bps and economics_<cost>bps for every configured cost level, for one sweep.
 
 Each is one multi-asset whose outputs are the per-cost asset keys, so the UI shows status per
 (crypto, fold, cost) while a partition's costs share one step. Economics depends on the baselines of the
@@ -6,51 +6,62 @@ same cost, so result rows never exist without their baselines. Each write is one
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 
 from cvn_assets import steps
 from cvn_assets.core.backtest import ECONOMIC_METRICS
 from cvn_assets.core.datasets import FoldDataset
-from cvn_assets.core.sweep_plan import SweepPlan
-from cvn_assets.defs.keys import (
-    FOLD_DATASET,
-    baselines_key,
-    crypto_and_fold,
-    crypto_fold_partitions,
-    economics_key,
-)
+from cvn_assets.defs.keys import crypto_and_fold
 from cvn_assets.defs.metadata import rows_table
 from cvn_assets.defs.model_assets import variant_keys
 from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.defs.sweep import Sweep
 from cvn_assets.harness.predictions import VariantPredictions
 from cvn_assets.store.writes import write_baselines, write_results
-from cvn_assets.version import code_version
+from cvn_assets.version import step_version
 
-_TABLE_COLUMNS = [f"{m}_test" for m in ECONOMIC_METRICS]
+_TEST_ECONOMICS = [f"{m}_test" for m in ECONOMIC_METRICS]
+# Plotted across partitions in the UI, per variant: `<variant>/<figure>`.
+KEY_FIGURES = ("auc_buy_test", "sortino_test", "expectancy_test", "n_trades_test")
+RESULTS_KIND = "sqlalchemy"  # the results database
 
 
-def build_economics_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
-    partitions = crypto_fold_partitions(plan)
-    baseline_costs = {baselines_key(cost): cost for cost in plan.config.costs_bps}
-    economics_costs = {economics_key(cost): cost for cost in plan.config.costs_bps}
-    variants = variant_keys(plan)
+def _key_figures(rows: list[dict[str, Any]], name_column: str, figures: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for row in rows:
+        for figure in figures:
+            value = row.get(figure)
+            if value is not None and value == value:  # NULL and NaN have no point to plot
+                out[f"{row[name_column]}/{figure}"] = value
+    return out
+
+
+def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
+    cfg, keys = sweep.config, sweep.keys
+    partitions = keys.crypto_fold_partitions
+    baseline_costs = {keys.baselines(cost): cost for cost in cfg.costs_bps}
+    economics_costs = {keys.economics(cost): cost for cost in cfg.costs_bps}
+    variants = variant_keys(sweep)
 
     @dg.multi_asset(
-        name="baselines",
+        name=f"{sweep.name}_baselines",
         specs=[
             dg.AssetSpec(
                 key,
-                deps=[FOLD_DATASET],
-                group_name="economics",
-                code_version=code_version(),
-                description=f"Naive baselines (buy_and_hold, random, naive) at {cost} bps on the fold's windows.",
+                deps=[keys.fold_dataset],
+                group_name=keys.group("economics"),
+                code_version=step_version(steps.baseline_rows),
+                kinds={"pandas", RESULTS_KIND},
+                description=f"Naive baselines (buy_and_hold, random, naive) at {cost} bps on the fold's "
+                "windows, written to finetune_baselines.",
             )
             for key, cost in baseline_costs.items()
         ],
         partitions_def=partitions,
         can_subset=True,
-        ins={"dataset": dg.AssetIn(FOLD_DATASET)},
+        ins={"dataset": dg.AssetIn(keys.fold_dataset)},
     )
     def baselines(
         context: dg.AssetExecutionContext, results_store: ResultsStore, dataset: FoldDataset
@@ -59,33 +70,37 @@ def build_economics_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
         engine = results_store.engine()
         for key in sorted(context.selected_asset_keys):
             cost = baseline_costs[key]
-            rows = steps.baseline_rows(plan, dataset, cost, context.run_id)
-            write_baselines(engine, steps.partition_scope(plan, crypto, fold_id, cost), rows)
+            rows = steps.baseline_rows(cfg, dataset, cost, context.run_id)
+            write_baselines(engine, steps.partition_scope(cfg, crypto, fold_id, cost), rows)
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata={
                     "rows_written": len(rows),
+                    "cost_bps": cost,
                     "data_hash": dataset.data_hash,
                     "test_window": f"{dataset.fold.test_start} to {dataset.fold.test_end}",
-                    "baselines": rows_table(rows, "baseline_type", _TABLE_COLUMNS),
+                    "baselines": rows_table(rows, ["baseline_type", *_TEST_ECONOMICS]),
+                    **_key_figures(rows, "baseline_type", ("sortino_test", "expectancy_test")),
                 },
             )
 
     @dg.multi_asset(
-        name="economics",
+        name=f"{sweep.name}_economics",
         specs=[
             dg.AssetSpec(
                 key,
-                deps=[FOLD_DATASET, baselines_key(cost), *variants.values()],
-                group_name="economics",
-                code_version=code_version(),
-                description=f"Validation and OOS metrics of every variant at {cost} bps, written to finetune_results.",
+                deps=[keys.fold_dataset, keys.baselines(cost), *variants.values()],
+                group_name=keys.group("economics"),
+                code_version=step_version(steps.result_rows),
+                kinds={"pandas", RESULTS_KIND},
+                description=f"Validation and OOS metrics of every variant at {cost} bps, written to "
+                "finetune_results.",
             )
             for key, cost in economics_costs.items()
         ],
         partitions_def=partitions,
         can_subset=True,
-        ins={"dataset": dg.AssetIn(FOLD_DATASET)}
+        ins={"dataset": dg.AssetIn(keys.fold_dataset)}
         | {f"pred__{v}": dg.AssetIn(key) for v, key in variants.items()},
     )
     def economics(
@@ -99,15 +114,17 @@ def build_economics_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
         scored = [predictions[f"pred__{v}"] for v in variants]
         for key in sorted(context.selected_asset_keys):
             cost = economics_costs[key]
-            rows = steps.result_rows(plan, dataset, scored, cost, context.run_id)
-            write_results(engine, steps.partition_scope(plan, crypto, fold_id, cost), rows)
+            rows = steps.result_rows(cfg, dataset, scored, cost, context.run_id)
+            write_results(engine, steps.partition_scope(cfg, crypto, fold_id, cost), rows)
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata={
                     "rows_written": len(rows),
-                    "run_id": plan.run_id,
+                    "run_id": cfg.run_id,
+                    "cost_bps": cost,
                     "data_hash": dataset.data_hash,
-                    "variants": rows_table(rows, "variant", ["auc_buy_test", *_TABLE_COLUMNS]),
+                    "variants": rows_table(rows, ["variant", "auc_buy_test", *_TEST_ECONOMICS]),
+                    **_key_figures(rows, "variant", KEY_FIGURES),
                 },
             )
 

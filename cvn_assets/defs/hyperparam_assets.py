@@ -5,16 +5,15 @@ and the rate of fallbacks over the models' recent trainings."""
 import dagster as dg
 
 from cvn_assets import steps
-from cvn_assets.core.sweep_plan import SweepPlan
-from cvn_assets.defs.keys import HYPERPARAMETERS, crypto_fold_partitions, model_key
 from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.defs.sweep import Sweep
 from cvn_assets.hyperparams.model_params import (
     ModelHyperparams,
     coverage,
     fallback_rate_level,
 )
 from cvn_assets.hyperparams.resolver import Resolver
-from cvn_assets.version import code_version
+from cvn_assets.version import step_version
 
 FALLBACKS_METADATA = "hpo_fallbacks"  # on each model materialization: fallback values its training used
 
@@ -29,21 +28,22 @@ def hyperparams_metadata(hp: ModelHyperparams) -> dict[str, object]:
     }
 
 
-def build_hyperparameter_assets(plan: SweepPlan) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
-    cfg = plan.config
+def build_hyperparameter_assets(sweep: Sweep) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+    cfg, keys = sweep.config, sweep.keys
 
     @dg.asset(
-        key=HYPERPARAMETERS,
-        partitions_def=crypto_fold_partitions(plan),
-        group_name="models",
-        code_version=code_version(),
+        key=keys.hyperparameters,
+        partitions_def=keys.crypto_fold_partitions,
+        group_name=keys.group("models"),
+        code_version=step_version(steps.hyperparameters),
+        kinds={"python"},
         description="Every configured model's and active ensemble's hyperparameters (and HPO ranges when "
         "searching), resolved from the environment and the ftf_config table, with where each value came from.",
     )
     def hyperparameters(
         context: dg.AssetExecutionContext, results_store: ResultsStore
     ) -> dict[str, ModelHyperparams]:
-        resolved = steps.hyperparameters(plan, Resolver(results_store.engine()))
+        resolved = steps.hyperparameters(cfg, Resolver(results_store.engine()))
         cover = coverage(resolved)
         for hp in resolved.values():
             for event in hp.events:
@@ -59,15 +59,16 @@ def build_hyperparameter_assets(plan: SweepPlan) -> list[dg.AssetsDefinition | d
         return resolved
 
     @dg.asset_check(
-        asset=HYPERPARAMETERS,
-        name="hyperparameters_complete",
+        asset=keys.hyperparameters,
+        name=keys.coverage_check.name,
         blocking=True,
+        partitions_def=keys.crypto_fold_partitions,
         description="Every required hyperparameter key of the configured models and active ensembles is set "
         "(environment or ftf_config). Blocking: below 100% no model trains, unless hpo.allow_fallback makes it a warning.",
     )
     def hyperparameters_complete(results_store: ResultsStore) -> dg.AssetCheckResult:
         # Resolved again rather than read from the asset, so the check also runs on its own.
-        cover, description = steps.hyperparameter_coverage(plan, Resolver(results_store.engine()))
+        cover, description = steps.hyperparameter_coverage(cfg, Resolver(results_store.engine()))
         return dg.AssetCheckResult(
             passed=cover.complete,
             severity=dg.AssetCheckSeverity.WARN if cfg.hpo.allow_fallback else dg.AssetCheckSeverity.ERROR,
@@ -80,17 +81,17 @@ def build_hyperparameter_assets(plan: SweepPlan) -> list[dg.AssetsDefinition | d
         )
 
     @dg.asset_check(
-        asset=HYPERPARAMETERS,
-        name="hpo_fallback_rate",
+        asset=keys.hyperparameters,
+        name=keys.fallback_rate_check.name,
         description="hpo_fallback_applied events per training_started over each model's last "
         "checks.fallback_rate_window materializations: WARN above checks.fallback_rate_warn (1%), "
         "ERROR above checks.fallback_rate_error (5%).",
     )
     def hpo_fallback_rate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         trainings = fallbacks = 0
-        for model in steps.model_names(plan):
+        for model in steps.model_names(cfg):
             records = context.instance.fetch_materializations(
-                model_key(model), limit=cfg.checks.fallback_rate_window
+                keys.model(model), limit=cfg.checks.fallback_rate_window
             ).records
             for record in records:
                 materialization = record.asset_materialization

@@ -1,40 +1,49 @@
-"""Jobs: ohlcv per crypto, and the sweep per crypto x fold (every crypto x fold asset and its checks)."""
+"""A sweep's jobs: ohlcv per crypto, the sweep per crypto x fold (every crypto x fold asset and every check
+of the partition), and the audit (the checks alone, to re-audit without materializing)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from cvn_assets.core.sweep_plan import SweepPlan
-from cvn_assets.defs.keys import COVERAGE_CHECK, OHLCV, crypto_fold_partitions, crypto_partitions
-
-OHLCV_JOB = "ohlcv_job"
-SWEEP_JOB = "sweep_job"
-AUDIT_JOB = "results_audit_job"
+from cvn_assets.defs.checks import AUDITS
+from cvn_assets.defs.sweep import Sweep
 
 
-def build_jobs(plan: SweepPlan) -> list[dg.UnresolvedAssetJobDefinition]:
+def audit_check_keys(sweep: Sweep) -> list[dg.AssetCheckKey]:
+    """The sweep-wide checks: the results-store audits and the fallback rate."""
+    keys = sweep.keys
+    return [keys.fallback_rate_check, *(dg.AssetCheckKey(keys.results_store, name) for name in AUDITS)]
+
+
+def build_jobs(sweep: Sweep) -> list[dg.UnresolvedAssetJobDefinition]:
+    keys, tags = sweep.keys, sweep.run_tags()
+    downstream = (
+        dg.AssetSelection.key_prefixes([sweep.name])
+        - dg.AssetSelection.assets(keys.ohlcv, keys.results_store)
+        - dg.AssetSelection.checks(*audit_check_keys(sweep))
+    )
     return [
         dg.define_asset_job(
-            OHLCV_JOB,
-            selection=dg.AssetSelection.assets(OHLCV),
-            partitions_def=crypto_partitions(plan),
-            description="Load and validate the bars of one crypto.",
+            keys.ohlcv_job,
+            selection=dg.AssetSelection.assets(keys.ohlcv),
+            partitions_def=keys.crypto_partitions,
+            tags=tags,
+            description=f"Load and validate the bars of one crypto of sweep {sweep.name}; new folds follow "
+            "from them (the new-folds sensor).",
         ),
         dg.define_asset_job(
-            SWEEP_JOB,
-            # The results-store checks audit the whole sweep, so a sweep runs them once at its end
-            # (results_audit_job) instead of once per partition; a partition materialized on its own from
-            # the UI still runs them. The hyperparameter coverage check runs in every partition: it blocks
-            # training on an incomplete configuration.
-            selection=(dg.AssetSelection.all() - dg.AssetSelection.assets(OHLCV)).without_checks()
-            | dg.AssetSelection.checks(COVERAGE_CHECK),
-            partitions_def=crypto_fold_partitions(plan),
-            description="Features, dataset, hyperparameters, models, predictions, baselines and economics of one "
-            "crypto x fold.",
+            keys.sweep_job,
+            selection=downstream,
+            partitions_def=keys.crypto_fold_partitions,
+            tags=tags,
+            description=f"Features, dataset, hyperparameters, models, predictions, baselines and economics of "
+            f"one crypto x fold of sweep {sweep.name}, with every check of the partition.",
         ),
         dg.define_asset_job(
-            AUDIT_JOB,
-            selection=dg.AssetSelection.all_asset_checks(),
-            description="The results-store checks alone: after a sweep, or to re-audit without materializing.",
+            keys.audit_job,
+            selection=dg.AssetSelection.checks(*audit_check_keys(sweep)),
+            tags=tags,
+            description=f"Re-audit sweep {sweep.name} without materializing: the results-store checks over "
+            "all its rows, and the hyperparameter fallback rate.",
         ),
     ]

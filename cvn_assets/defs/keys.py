@@ -1,55 +1,113 @@
-"""Asset keys and partition definitions, named in one place."""
+"""Asset keys, check keys, job names and partition definitions of one sweep, named in one place.
+
+Every key of a sweep sits under the sweep's name (`demo/economics/economics_10bps`), so two sweeps never
+share a partition or a materialization. The last component of every key is unique within a sweep, so no
+two nodes of the asset graph read the same.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dagster as dg
-
-from cvn_assets.core.sweep_plan import SweepPlan
-
-OHLCV = dg.AssetKey("ohlcv")
-FEATURES = dg.AssetKey("features")
-FOLD_DATASET = dg.AssetKey("fold_dataset")
-HYPERPARAMETERS = dg.AssetKey("hyperparameters")
-COVERAGE_CHECK = dg.AssetCheckKey(HYPERPARAMETERS, "hyperparameters_complete")
-FALLBACK_RATE_CHECK = dg.AssetCheckKey(HYPERPARAMETERS, "hpo_fallback_rate")
-
-
-def model_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["model", name])
-
-
-def predictions_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["predictions", name])
-
-
-def ensemble_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["ensemble", name])
 
 
 def cost_name(cost_bps: int) -> str:
     return f"cost_{cost_bps}bps"
 
 
-def economics_key(cost_bps: int) -> dg.AssetKey:
-    # Cost is an asset-key dimension: Dagster allows two partition dimensions and both are taken.
-    return dg.AssetKey(["economics", cost_name(cost_bps)])
+@dataclass(frozen=True)
+class SweepKeys:
+    sweep: str
+    cryptos: tuple[str, ...]
+
+    def _key(self, *parts: str) -> dg.AssetKey:
+        return dg.AssetKey([self.sweep, *parts])
+
+    @property
+    def ohlcv(self) -> dg.AssetKey:
+        return self._key("ohlcv")
+
+    @property
+    def features(self) -> dg.AssetKey:
+        return self._key("features")
+
+    @property
+    def fold_dataset(self) -> dg.AssetKey:
+        return self._key("fold_dataset")
+
+    @property
+    def hyperparameters(self) -> dg.AssetKey:
+        return self._key("hyperparameters")
+
+    def model(self, name: str) -> dg.AssetKey:
+        return self._key("model", f"{name}_model")
+
+    def predictions(self, name: str) -> dg.AssetKey:
+        return self._key("predictions", f"{name}_predictions")
+
+    def ensemble(self, name: str) -> dg.AssetKey:
+        return self._key("ensemble", name)
+
+    def economics(self, cost_bps: int) -> dg.AssetKey:
+        # Cost is an asset-key dimension: Dagster allows two partition dimensions and both are taken.
+        return self._key("economics", f"economics_{cost_bps}bps")
+
+    def baselines(self, cost_bps: int) -> dg.AssetKey:
+        return self._key("baselines", f"baselines_{cost_bps}bps")
+
+    @property
+    def results_store(self) -> dg.AssetKey:
+        return self._key("results_store")
+
+    @property
+    def coverage_check(self) -> dg.AssetCheckKey:
+        return dg.AssetCheckKey(self.hyperparameters, "hyperparameters_complete")
+
+    @property
+    def fallback_rate_check(self) -> dg.AssetCheckKey:
+        return dg.AssetCheckKey(self.hyperparameters, "hpo_fallback_rate")
+
+    def group(self, kind: str) -> str:
+        return f"{self.sweep}_{kind}"
+
+    @property
+    def ohlcv_job(self) -> str:
+        return f"{self.sweep}_ohlcv"
+
+    @property
+    def sweep_job(self) -> str:
+        return f"{self.sweep}_sweep"
+
+    @property
+    def audit_job(self) -> str:
+        return f"{self.sweep}_audit"
+
+    @property
+    def fold_sensor(self) -> str:
+        return f"{self.sweep}_new_folds"
+
+    @property
+    def folds_partitions(self) -> dg.DynamicPartitionsDefinition:
+        """The fold dimension: keys are added as the data covers new folds, never at load time."""
+        return dg.DynamicPartitionsDefinition(name=f"{self.sweep}_folds")
+
+    @property
+    def crypto_partitions(self) -> dg.StaticPartitionsDefinition:
+        return dg.StaticPartitionsDefinition(list(self.cryptos))
+
+    @property
+    def crypto_fold_partitions(self) -> dg.MultiPartitionsDefinition:
+        return dg.MultiPartitionsDefinition({"crypto": self.crypto_partitions, "fold": self.folds_partitions})
 
 
-def baselines_key(cost_bps: int) -> dg.AssetKey:
-    return dg.AssetKey(["baselines", cost_name(cost_bps)])
+def partition_key(crypto: str, fold_id: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"crypto": crypto, "fold": fold_id})
 
 
-def crypto_partitions(plan: SweepPlan) -> dg.StaticPartitionsDefinition:
-    return dg.StaticPartitionsDefinition(plan.config.cryptos)
-
-
-def crypto_fold_partitions(plan: SweepPlan) -> dg.MultiPartitionsDefinition:
-    return dg.MultiPartitionsDefinition(
-        {"crypto": crypto_partitions(plan), "fold": dg.StaticPartitionsDefinition(plan.fold_ids)}
-    )
-
-
-def crypto_and_fold(context: dg.AssetExecutionContext) -> tuple[str, str]:
+def crypto_and_fold(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[str, str]:
     key = context.partition_key
-    assert isinstance(key, dg.MultiPartitionKey)
-    return key.keys_by_dimension["crypto"], key.keys_by_dimension["fold"]
+    if isinstance(key, dg.MultiPartitionKey):
+        return key.keys_by_dimension["crypto"], key.keys_by_dimension["fold"]
+    crypto, fold_id = key.split("|")  # dimensions in name order: crypto, fold
+    return crypto, fold_id

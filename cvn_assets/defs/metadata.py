@@ -1,16 +1,44 @@
-"""Small helpers turning domain values into Dagster metadata."""
+"""Domain rows as Dagster table metadata: a column schema, integers as integers, NULL as empty."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
-import pandas as pd
+
+Cell = str | int | float | bool | None
 
 
-def rows_table(
-    rows: Sequence[dict[str, Any]], index: str, columns: Sequence[str]
-) -> dg.MarkdownMetadataValue:
-    frame = pd.DataFrame(rows).set_index(index)[list(columns)]
-    return dg.MetadataValue.md(frame.to_markdown(floatfmt=".4f"))
+def _cell(value: Any) -> Cell:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None  # NULL and NaN show as empty cells, never as 'nan'
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return _cell(value.item())
+    return str(value)
+
+
+def _column_type(values: list[Cell]) -> str:
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return "bool"
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return "int"
+    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return "float"
+    return "string"
+
+
+def rows_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dg.TableMetadataValue:
+    """`rows` as a table of `columns` (in that order), typed from the values."""
+    cells = [{c: _cell(row.get(c)) for c in columns} for row in rows]
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, _column_type([r[c] for r in cells])) for c in columns])
+    return dg.MetadataValue.table(records=[dg.TableRecord(r) for r in cells], schema=schema)

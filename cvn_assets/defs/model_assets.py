@@ -7,23 +7,15 @@ import dagster as dg
 
 from cvn_assets import steps
 from cvn_assets.core.datasets import FoldDataset
-from cvn_assets.core.sweep_plan import SweepPlan
 from cvn_assets.defs.hyperparam_assets import FALLBACKS_METADATA
-from cvn_assets.defs.keys import (
-    FOLD_DATASET,
-    HYPERPARAMETERS,
-    crypto_fold_partitions,
-    ensemble_key,
-    model_key,
-    predictions_key,
-)
 from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.defs.sweep import Sweep, model_threads
 from cvn_assets.harness.contracts import TrainedArtifact
 from cvn_assets.harness.events import Event
 from cvn_assets.harness.predictions import VariantPredictions
-from cvn_assets.harness.registry import META_LABEL, get_ensemble
+from cvn_assets.harness.registry import META_LABEL, get_ensemble, get_model
 from cvn_assets.hyperparams.model_params import ModelHyperparams
-from cvn_assets.version import code_version
+from cvn_assets.version import step_version
 
 
 def events_metadata(events: Sequence[Event]) -> dict[str, dg.MetadataValue]:
@@ -31,15 +23,21 @@ def events_metadata(events: Sequence[Event]) -> dict[str, dg.MetadataValue]:
     return {f"event/{e.name}": dg.MetadataValue.json(e.fields) for e in events}
 
 
-def _model_assets(plan: SweepPlan, name: str) -> list[dg.AssetsDefinition]:
-    partitions = crypto_fold_partitions(plan)
+# The kind badge each registered library shows in the UI; a plugin model shows "python".
+MODEL_KINDS = {"xgboost": "xgboost", "lightgbm": "lightgbm", "catboost": "catboost", "logreg": "sklearn"}
+
+
+def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
+    cfg, keys = sweep.config, sweep.keys
+    partitions = keys.crypto_fold_partitions
 
     @dg.asset(
-        key=model_key(name),
+        key=keys.model(name),
         partitions_def=partitions,
-        group_name="models",
-        code_version=code_version(),
-        ins={"dataset": dg.AssetIn(FOLD_DATASET), "hyperparameters": dg.AssetIn(HYPERPARAMETERS)},
+        group_name=keys.group("models"),
+        code_version=step_version(steps.train_model, get_model(name)),
+        kinds={MODEL_KINDS.get(name, "python")},
+        ins={"dataset": dg.AssetIn(keys.fold_dataset), "hyperparameters": dg.AssetIn(keys.hyperparameters)},
         description=f"{name} trained through the one harness entry point, train_one: with its resolved "
         "hyperparameters, or with the winner of an Optuna search over its resolved ranges.",
     )
@@ -51,7 +49,13 @@ def _model_assets(plan: SweepPlan, name: str) -> list[dg.AssetsDefinition]:
     ) -> TrainedArtifact:
         hp = hyperparameters[name]
         artifact = steps.train_model(
-            plan, name, dataset, hp, results_store.database_url, meta=hyperparameters.get(META_LABEL)
+            cfg,
+            name,
+            dataset,
+            hp,
+            results_store.database_url,
+            meta=hyperparameters.get(META_LABEL),
+            threads=model_threads(cfg, context.instance),
         )
         for event in artifact.events:
             context.log.info(f"{event.name} {event.fields}")
@@ -72,11 +76,12 @@ def _model_assets(plan: SweepPlan, name: str) -> list[dg.AssetsDefinition]:
         return artifact
 
     @dg.asset(
-        key=predictions_key(name),
+        key=keys.predictions(name),
         partitions_def=partitions,
-        group_name="models",
-        code_version=code_version(),
-        ins={"artifact": dg.AssetIn(model_key(name)), "dataset": dg.AssetIn(FOLD_DATASET)},
+        group_name=keys.group("models"),
+        code_version=step_version(steps.predictions),
+        kinds={"pandas"},
+        ins={"artifact": dg.AssetIn(keys.model(name)), "dataset": dg.AssetIn(keys.fold_dataset)},
         description=f"Calibrated validation and out-of-sample probabilities of {name}.",
     )
     def predictions(
@@ -99,16 +104,19 @@ def _predictions_metadata(preds: VariantPredictions) -> dict[str, float | int]:
     }
 
 
-def _ensemble_asset(plan: SweepPlan, name: str) -> dg.AssetsDefinition:
-    base_models = get_ensemble(name).base_models
+def _ensemble_asset(sweep: Sweep, name: str) -> dg.AssetsDefinition:
+    cfg, keys = sweep.config, sweep.keys
+    spec = get_ensemble(name)
+    base_models = spec.base_models
 
     @dg.asset(
-        key=ensemble_key(name),
-        partitions_def=crypto_fold_partitions(plan),
-        group_name="ensembles",
-        code_version=code_version(),
-        ins={"dataset": dg.AssetIn(FOLD_DATASET), "hyperparameters": dg.AssetIn(HYPERPARAMETERS)}
-        | {f"base__{m}": dg.AssetIn(predictions_key(m)) for m in base_models},
+        key=keys.ensemble(name),
+        partitions_def=keys.crypto_fold_partitions,
+        group_name=keys.group("ensembles"),
+        code_version=step_version(steps.ensemble, spec.factory),
+        kinds={"python"},
+        ins={"dataset": dg.AssetIn(keys.fold_dataset), "hyperparameters": dg.AssetIn(keys.hyperparameters)}
+        | {f"base__{m}": dg.AssetIn(keys.predictions(m)) for m in base_models},
         description=f"{name} over the stored predictions of {', '.join(base_models)} (no base model is retrained).",
     )
     def ensemble(
@@ -118,7 +126,12 @@ def _ensemble_asset(plan: SweepPlan, name: str) -> dg.AssetsDefinition:
         **base: VariantPredictions,
     ) -> VariantPredictions:
         preds = steps.ensemble(
-            plan, name, dataset, {m: base[f"base__{m}"] for m in base_models}, hyperparameters[name]
+            cfg,
+            name,
+            dataset,
+            {m: base[f"base__{m}"] for m in base_models},
+            hyperparameters[name],
+            threads=model_threads(cfg, context.instance),
         )
         for event in preds.events:
             context.log.info(f"{event.name} {event.fields}")
@@ -134,13 +147,14 @@ def _ensemble_asset(plan: SweepPlan, name: str) -> dg.AssetsDefinition:
     return ensemble
 
 
-def build_model_assets(plan: SweepPlan) -> list[dg.AssetsDefinition]:
-    models = [a for name in steps.model_names(plan) for a in _model_assets(plan, name)]
-    return models + [_ensemble_asset(plan, name) for name in steps.ensemble_names(plan)]
+def build_model_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
+    models = [a for name in steps.model_names(sweep.config) for a in _model_assets(sweep, name)]
+    return models + [_ensemble_asset(sweep, name) for name in steps.ensemble_names(sweep.config)]
 
 
-def variant_keys(plan: SweepPlan) -> dict[str, dg.AssetKey]:
+def variant_keys(sweep: Sweep) -> dict[str, dg.AssetKey]:
     """Every variant scored in economics: models' predictions, then ensembles."""
-    return {m: predictions_key(m) for m in steps.model_names(plan)} | {
-        e: ensemble_key(e) for e in steps.ensemble_names(plan)
+    keys = sweep.keys
+    return {m: keys.predictions(m) for m in steps.model_names(sweep.config)} | {
+        e: keys.ensemble(e) for e in steps.ensemble_names(sweep.config)
     }

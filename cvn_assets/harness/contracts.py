@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -11,6 +11,19 @@ from cvn_assets.harness.events import Event
 from cvn_assets.harness.nodes.calibration import Calibrator
 from cvn_assets.harness.nodes.meta_label import MetaLabeler
 from cvn_assets.harness.registry import ModelAdapter
+
+Range = tuple[Any, Any, str]  # (min, max, linear|log)
+
+
+class SearchSpace(Protocol):
+    """What an HPO search reads of a model's resolved hyperparameters (`hyperparams.ModelHyperparams`)."""
+
+    model: str
+    values: dict[str, Any]  # the defaults: trial 0, and every parameter not searched
+    ranges: dict[str, Range]
+
+    @property
+    def fingerprint(self) -> str: ...
 
 
 @dataclass(frozen=True)

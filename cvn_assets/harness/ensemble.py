@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from cvn_assets.config import HarnessSettings
+from cvn_assets.core.config import HarnessSettings
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.harness.predictions import VariantPredictions
 from cvn_assets.harness.registry import get_ensemble

@@ -1,6 +1,6 @@
 """Optuna HPO around any registered model.
 
-- The search space is built only from the resolved ranges (`ModelHyperparams.ranges`); every other
+- The search space is built only from the resolved ranges (`SearchSpace.ranges`); every other
   parameter keeps its resolved default, and the defaults are the first trial of a new study.
 - A trial fits on the train split and is scored on the validation split (log loss of the raw
   probabilities). The test split is never read here.
@@ -24,14 +24,13 @@ from typing import Any
 
 import optuna
 
-from cvn_assets.config import HpoSettings
+from cvn_assets.core.config import HpoSettings
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.hashing import fingerprint
-from cvn_assets.harness.contracts import SearchSummary
+from cvn_assets.harness.contracts import Range, SearchSpace, SearchSummary
 from cvn_assets.harness.metrics import log_loss
 from cvn_assets.harness.nodes.class_balance import balance_classes
 from cvn_assets.harness.train import fit_adapter
-from cvn_assets.hyperparams.model_params import ModelHyperparams, Range
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -46,7 +45,7 @@ def storage_for(url: str) -> optuna.storages.RDBStorage:
     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
-def study_name(run_id: str, crypto: str, fold_id: str, hp: ModelHyperparams, data_hash: str) -> str:
+def study_name(run_id: str, crypto: str, fold_id: str, hp: SearchSpace, data_hash: str) -> str:
     """Names what is searched: sweep, model, partition, the resolved values and ranges, and the data."""
     inputs = fingerprint({"hp": hp.fingerprint, "data": data_hash}, length=12)
     return f"{run_id}/{hp.model}/{crypto}/{fold_id}/{inputs}"
@@ -63,7 +62,7 @@ def suggest(trial: optuna.Trial, param: str, bounds: Range) -> Any:
 def search(
     model_name: str,
     dataset: FoldDataset,
-    hp: ModelHyperparams,
+    hp: SearchSpace,
     settings: HpoSettings,
     *,
     storage_url: str,

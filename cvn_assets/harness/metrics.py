@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-CLASSIFICATION_METRICS = ("f1_buy", "auc_buy", "brier", "ece", "logloss")
+from cvn_assets.core.metric_names import CLASSIFICATION_METRICS  # noqa: F401 - re-exported
+
 _EPS = 1e-15
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cvn_assets.config import HarnessSettings
+from cvn_assets.core.config import HarnessSettings
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.harness.adapter import RoundHook
 from cvn_assets.harness.contracts import (

@@ -11,16 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cvn_assets.config import SweepConfig
+from cvn_assets.core.config import SweepConfig
 from cvn_assets.core.hashing import fingerprint
+from cvn_assets.harness.contracts import Range  # noqa: E402 - (min, max, linear|log)
 from cvn_assets.harness.events import Event, emit
 from cvn_assets.harness.registry import META_LABEL, registered_models
 from cvn_assets.hyperparams.keys import default_key, parse_key, range_keys
 from cvn_assets.hyperparams.resolver import FALLBACK, HyperparameterError, Resolver, how_to_set, parse_value
 from cvn_assets.hyperparams.seeding import VALUES_FILE, committed_values
 from cvn_assets.hyperparams.types import param_type
-
-Range = tuple[Any, Any, str]  # (min, max, linear|log)
 
 
 @dataclass(frozen=True)
@@ -145,9 +144,17 @@ class Coverage:
         return not self.not_set
 
     def describe(self, models: list[str]) -> str:
-        return (
+        line = (
             f"{self.percent:.1f}% of {self.n_required} required keys set for models {models} "
             f"on {self.timeframe}"
+        )
+        if self.complete:
+            return line
+        shown = ", ".join(self.not_set[:5])
+        more = f" and {len(self.not_set) - 5} more" if len(self.not_set) > 5 else ""
+        return (
+            f"{line}; {len(self.not_set)} missing: {shown}{more}. Fix: `cvn hp seed --apply` writes the "
+            "committed values, or `cvn hp set KEY VALUE` sets one (`cvn hp audit` lists them all)"
         )
 
 

@@ -18,19 +18,36 @@ PLACEHOLDERS = ("unknown", "{}", "", "null", "none", "[]")
 JOIN_KEY_COLUMNS = ("model_hyperparams", "feature_hash", "data_hash", "code_version")
 
 
+def _in_scope(
+    table: sa.Table, run_id: str, crypto: str | None, fold_id: str | None
+) -> sa.ColumnElement[bool]:
+    """The sweep's rows, or one crypto x fold partition of them."""
+    clauses = [table.c.run_id == run_id]
+    if crypto is not None:
+        clauses.append(table.c.crypto == crypto)
+    if fold_id is not None:
+        clauses.append(table.c.fold_id == fold_id)
+    return sa.and_(*clauses)
+
+
 def _is_placeholder(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     return sa.or_(column.is_(None), sa.func.lower(sa.func.trim(column)).in_(PLACEHOLDERS))
 
 
 def missing_baselines(
-    conn: sa.Connection, run_id: str, cost_levels: Iterable[int], baseline_types: Iterable[str]
+    conn: sa.Connection,
+    run_id: str,
+    cost_levels: Iterable[int],
+    baseline_types: Iterable[str],
+    crypto: str | None = None,
+    fold_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every crypto x fold with results needs every baseline type at every cost level, on the same test
     window and the same data hash as its result rows."""
     r, b = finetune_results.c, finetune_baselines.c
     partitions = conn.execute(
         sa.select(r.strategy, r.crypto, r.fold_id, r.test_start, r.test_end, r.data_hash)
-        .where(r.run_id == run_id)
+        .where(_in_scope(finetune_results, run_id, crypto, fold_id))
         .distinct()
     ).all()
     present = {
@@ -49,7 +66,7 @@ def missing_baselines(
                 b.test_start,
                 b.test_end,
                 b.data_hash,
-            ).where(b.run_id == run_id)
+            ).where(_in_scope(finetune_baselines, run_id, crypto, fold_id))
         )
     }
     problems: list[dict[str, Any]] = []
@@ -67,14 +84,16 @@ def missing_baselines(
     return problems
 
 
-def placeholder_join_keys(conn: sa.Connection, run_id: str) -> list[dict[str, Any]]:
+def placeholder_join_keys(
+    conn: sa.Connection, run_id: str, crypto: str | None = None, fold_id: str | None = None
+) -> list[dict[str, Any]]:
     """Result rows whose join keys back to their config are NULL or a placeholder."""
     r = finetune_results.c
     problems: list[dict[str, Any]] = []
     for column in JOIN_KEY_COLUMNS:
         rows = conn.execute(
             sa.select(r.variant, r.crypto, r.fold_id, r.cost_bps, r[column]).where(
-                r.run_id == run_id, _is_placeholder(r[column])
+                _in_scope(finetune_results, run_id, crypto, fold_id), _is_placeholder(r[column])
             )
         ).all()
         problems += [
@@ -84,14 +103,17 @@ def placeholder_join_keys(conn: sa.Connection, run_id: str) -> list[dict[str, An
     return problems
 
 
-def unlabelled_cost_basis(conn: sa.Connection, run_id: str) -> list[dict[str, Any]]:
+def unlabelled_cost_basis(
+    conn: sa.Connection, run_id: str, crypto: str | None = None, fold_id: str | None = None
+) -> list[dict[str, Any]]:
     """Economic rows (results and baselines) without a known cost basis."""
     problems: list[dict[str, Any]] = []
     for table in (finetune_results, finetune_baselines):
         t = table.c
         rows = conn.execute(
             sa.select(t.crypto, t.fold_id, t.cost_bps, t.cost_basis).where(
-                t.run_id == run_id, sa.or_(t.cost_basis.is_(None), t.cost_basis.not_in(COST_BASES))
+                _in_scope(table, run_id, crypto, fold_id),
+                sa.or_(t.cost_basis.is_(None), t.cost_basis.not_in(COST_BASES)),
             )
         ).all()
         problems += [
@@ -101,13 +123,22 @@ def unlabelled_cost_basis(conn: sa.Connection, run_id: str) -> list[dict[str, An
     return problems
 
 
-def over_trading(conn: sa.Connection, run_id: str, ratio: float, min_trades: int) -> list[dict[str, Any]]:
+def over_trading(
+    conn: sa.Connection,
+    run_id: str,
+    ratio: float,
+    min_trades: int,
+    crypto: str | None = None,
+    fold_id: str | None = None,
+) -> list[dict[str, Any]]:
     """Variants whose OOS trade count in a crypto x fold x cost is more than `ratio` times the median of
     their sibling variants' (the signature of the old LightGBM threshold bug) and more than `min_trades`
     (so that one trade beside siblings that never traded is not called over-trading)."""
     r = finetune_results.c
     rows = conn.execute(
-        sa.select(r.crypto, r.fold_id, r.cost_bps, r.variant, r.n_trades_test).where(r.run_id == run_id)
+        sa.select(r.crypto, r.fold_id, r.cost_bps, r.variant, r.n_trades_test).where(
+            _in_scope(finetune_results, run_id, crypto, fold_id)
+        )
     ).all()
     groups: dict[tuple[str, str, int], dict[str, int]] = {}
     for crypto, fold_id, cost, variant, n_trades in rows:

@@ -39,6 +39,14 @@ def database_url() -> str:
     return f"sqlite:///{home / 'results.db'}"
 
 
+def redact(url: str) -> str:
+    """The URL with its password masked: what may be printed or logged."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: print nothing of it
+        return "<database url>"
+
+
 @cache
 def get_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):

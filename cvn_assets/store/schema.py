@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from cvn_assets.core.backtest import ECONOMIC_METRICS
-from cvn_assets.harness.metrics import CLASSIFICATION_METRICS
+from cvn_assets.core.metric_names import CLASSIFICATION_METRICS
 
 metadata = sa.MetaData()
 
@@ -34,7 +34,7 @@ def _key_columns(member: str, member_length: int) -> list[sa.Column]:
         sa.Column("strategy", sa.String(100), nullable=False),
         sa.Column(member, sa.String(member_length), nullable=False),
         sa.Column("crypto", sa.String(40), nullable=False),
-        sa.Column("fold_id", sa.String(20), nullable=False),
+        sa.Column("fold_id", sa.String(64), nullable=False),  # the fold partition key (migration 0003)
         sa.Column("cost_bps", sa.Integer, nullable=False),
     ]
 

@@ -7,6 +7,8 @@ config writes new result rows beside the old ones and an unchanged one replaces 
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,14 +20,21 @@ from cvn_assets.core.errors import ConfigError
 from cvn_assets.core.hashing import fingerprint
 from cvn_assets.core.timeframes import TIMEFRAME_SECONDS, parse_duration
 
-DEFAULT_CONFIG_PATH = Path(__file__).parent / "configs" / "default.yaml"
+# The packaged sweeps directory: the code location's default CVN_SWEEPS_DIR, holding the demo sweep.
+PACKAGED_SWEEPS_DIR = Path(__file__).resolve().parents[1] / "sweeps"
+DEFAULT_CONFIG_PATH = PACKAGED_SWEEPS_DIR / "demo.yaml"
 
 Timeframe = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d"]
 assert set(Timeframe.__args__) == set(TIMEFRAME_SECONDS)  # type: ignore[attr-defined]
 
 
+# Timestamps may be written as YAML timestamps or as ISO strings.
+Instant = Annotated[datetime, Field(strict=False)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a string or a boolean where a number belongs is an error, never coerced ("10" is not 10).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class SyntheticSource(_Strict):
@@ -56,7 +65,7 @@ Source = Annotated[SyntheticSource | TableSource | BinanceSource, Field(discrimi
 
 class SyntheticSettings(_Strict):
     seed: int = 7
-    start: datetime = datetime(2017, 7, 1, 11)
+    start: Instant = datetime(2017, 7, 1, 11)
     n_bars: int = Field(20_111, ge=500)
     annual_volatility: float = Field(0.7, gt=0)
     correlation: float = Field(0.6, ge=0, lt=1)
@@ -88,7 +97,7 @@ class FoldSettings(_Strict):
     step: str | None = None  # default: the test length, so test windows tile the data
     purge_bars: int | None = Field(None, ge=0)  # default: the label horizon
     embargo_bars: int = Field(0, ge=0)
-    origin: datetime | None = None  # default: the latest first bar across the universe
+    origin: Instant | None = None  # default: the latest first bar across the universe
     max_folds: int | None = Field(None, ge=1)
 
     @field_validator("train", "validation", "test", "step")
@@ -179,11 +188,14 @@ class BaselineSettings(_Strict):
 
 
 class RuntimeSettings(_Strict):
-    threads: int = Field(2, ge=1)
+    # Threads given to the model libraries in one run. auto: the machine's cores divided by the runs the
+    # Dagster instance executes at once (dagster.yaml), so concurrent runs do not oversubscribe the cores.
+    threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
 
 
 class SweepConfig(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")
+    # The key prefix, group and job names of the sweep in Dagster: letters, digits and underscores.
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
     strategy: str = Field("triple_barrier_long", min_length=1)
     timeframe: Timeframe = "1h"
     universe: dict[Annotated[str, Field(pattern=r"^[A-Z0-9_]{2,20}$")], Source] = Field(min_length=1)
@@ -262,13 +274,78 @@ def parse_config(raw: Any, source: str = "<config>") -> SweepConfig:
         raise ConfigError(key, first["msg"], source) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error, not a silent override."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path | None = None) -> SweepConfig:
-    """Load and validate a sweep config file (the packaged default when no path is given)."""
+    """Load and validate a sweep config file (the packaged demo sweep when no path is given)."""
     path = Path(path) if path else DEFAULT_CONFIG_PATH
     if not path.is_file():
         raise ConfigError("<file>", f"config file not found: {path}", str(path))
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise ConfigError("<file>", f"not valid YAML: {exc}", str(path)) from None
+        problem = " ".join(str(exc).split())
+        raise ConfigError("<file>", f"not valid YAML: {problem}", str(path)) from None
     return parse_config(raw, str(path))
+
+
+SWEEPS_DIR_ENV = "CVN_SWEEPS_DIR"
+# Sweep files outside the directory that the code location also serves (`cvn sweep --config FILE`).
+EXTRA_SWEEPS_ENV = "CVN_SWEEP_FILES"
+
+
+@dataclass(frozen=True)
+class SweepFile:
+    """One sweep of the code location: its validated config and the file it came from."""
+
+    config: SweepConfig
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+def sweeps_dir() -> Path:
+    return Path(os.environ.get(SWEEPS_DIR_ENV) or PACKAGED_SWEEPS_DIR)
+
+
+def extra_sweep_files() -> list[Path]:
+    return [Path(p) for p in os.environ.get(EXTRA_SWEEPS_ENV, "").split(os.pathsep) if p]
+
+
+def load_sweeps(directory: Path | None = None, extra: list[Path] | None = None) -> list[SweepFile]:
+    """Every sweep config (*.yaml, *.yml) in the directory, plus the extra files: what the code location
+    serves. Two files with one sweep name are an error naming both."""
+    directory = directory or sweeps_dir()
+    if not directory.is_dir():
+        raise ConfigError("<file>", f"the sweeps directory {directory} does not exist ({SWEEPS_DIR_ENV})")
+    paths = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    paths += [p for p in (extra if extra is not None else extra_sweep_files()) if p.resolve() not in
+              {q.resolve() for q in paths}]  # fmt: skip
+    if not paths:
+        raise ConfigError("<file>", f"no sweep config (*.yaml) in {directory} ({SWEEPS_DIR_ENV})")
+    sweeps: dict[str, SweepFile] = {}
+    for path in paths:
+        sweep = SweepFile(load_config(path), path)
+        if sweep.name in sweeps:
+            raise ConfigError(
+                "name",
+                f"sweep '{sweep.name}' is also defined by {sweeps[sweep.name].path}; give each sweep its own name",
+                str(path),
+            )
+        sweeps[sweep.name] = sweep
+    return list(sweeps.values())

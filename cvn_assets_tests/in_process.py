@@ -1,16 +1,22 @@
-"""Materialize a whole sweep on a Dagster instance: one run per crypto for ohlcv, one run per crypto x fold
-for everything downstream (what a backfill launched from the UI does, run by run), then one run of the
-results-store checks over the whole sweep."""
+"""Tests' shortcut through a sweep: each run executed in this process on a real Dagster instance (ohlcv per
+crypto, the new folds added as the sensor adds them, then every crypto x fold). The product launches the
+same runs through the instance's queue (`cvn sweep`, the UI); tests of that path live in test_launch.py."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
+from cvn_assets.core.config import SweepConfig
 from cvn_assets.core.sweep_plan import SweepPlan
-from cvn_assets.defs.jobs import AUDIT_JOB, OHLCV_JOB, SWEEP_JOB
+from cvn_assets.definitions import build_definitions
+from cvn_assets.defs.folds import add_new_folds
+from cvn_assets.defs.keys import partition_key
+from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.defs.sweep import Sweep
 
 ProgressFn = Callable[[str, bool], None]
 
@@ -34,11 +40,13 @@ class SweepRunner:
     def __init__(
         self,
         defs: dg.Definitions,
+        sweep: Sweep,
         instance: dg.DagsterInstance,
         log_level: str = "WARNING",
         on_run: ProgressFn | None = None,
     ) -> None:
         self.defs = defs
+        self.keys = sweep.keys
         self.instance = instance
         self.run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
         self.on_run = on_run
@@ -55,14 +63,10 @@ class SweepRunner:
         return result.success
 
     def ohlcv(self, crypto: str) -> bool:
-        return self._execute(OHLCV_JOB, f"ohlcv[{crypto}]", crypto)
+        return self._execute(self.keys.ohlcv_job, f"ohlcv[{crypto}]", crypto)
 
     def partition(self, crypto: str, fold_id: str) -> bool:
-        key = dg.MultiPartitionKey({"crypto": crypto, "fold": fold_id})
-        return self._execute(SWEEP_JOB, f"{crypto}|{fold_id}", key)
-
-    def audit(self) -> bool:
-        return self._execute(AUDIT_JOB, "results_store_checks")
+        return self._execute(self.keys.sweep_job, f"{crypto}|{fold_id}", partition_key(crypto, fold_id))
 
     def _record(self, name: str, result: dg.ExecuteInProcessResult) -> None:
         for evaluation in result.get_asset_check_evaluations():
@@ -92,18 +96,50 @@ def _first_error(result: dg.ExecuteInProcessResult) -> str:
 
 def materialize_sweep(
     defs: dg.Definitions,
-    plan: SweepPlan,
+    config: SweepConfig,
     instance: dg.DagsterInstance,
     cryptos: list[str] | None = None,
     folds: list[str] | None = None,
     on_run: ProgressFn | None = None,
     log_level: str = "WARNING",
 ) -> SweepReport:
-    runner = SweepRunner(defs, instance, log_level, on_run)
+    """`folds` names folds by label (`f001`) or id; default: every fold the data covers."""
+    sweep = Sweep.of(config)
+    runner = SweepRunner(defs, sweep, instance, log_level, on_run)
     # Nothing downstream runs on a crypto whose bars were rejected.
-    loaded = [crypto for crypto in cryptos or plan.config.cryptos if runner.ohlcv(crypto)]
+    loaded = [crypto for crypto in cryptos or config.cryptos if runner.ohlcv(crypto)]
+    plan = add_new_folds(instance, sweep).plan
+    fold_ids = [f.fold_id for f in plan.folds if folds is None or f.label in folds or f.fold_id in folds]
     for crypto in loaded:
-        for fold_id in folds or plan.fold_ids:
+        for fold_id in fold_ids:
             runner.partition(crypto, fold_id)
-    runner.audit()
     return runner.report
+
+
+def sweep_defs(plan_or_config: SweepPlan | SweepConfig, db_url: str, tmp_path: Path) -> dg.Definitions:
+    """The code location of one sweep, with its artifacts under tmp_path and its results in db_url."""
+    config = plan_or_config.config if isinstance(plan_or_config, SweepPlan) else plan_or_config
+    return build_definitions(
+        [config], artifacts_dir=tmp_path / "artifacts", results_store=ResultsStore(database_url=db_url)
+    )
+
+
+def load_bars(
+    defs: dg.Definitions, config: SweepConfig, instance: dg.DagsterInstance, crypto: str
+) -> SweepPlan:
+    """Materialize ohlcv[crypto] and add the folds its bars cover; the plan so far."""
+    sweep = Sweep.of(config)
+    defs.resolve_job_def(sweep.keys.ohlcv_job).execute_in_process(partition_key=crypto, instance=instance)
+    return add_new_folds(instance, sweep).plan
+
+
+def run_partition(
+    defs: dg.Definitions, config: SweepConfig, instance: dg.DagsterInstance, crypto: str, fold: str
+) -> dg.ExecuteInProcessResult:
+    """The sweep job of one crypto x fold (`fold` by label, f000, or id), in process."""
+    sweep = Sweep.of(config)
+    plan = add_new_folds(instance, sweep).plan
+    fold_id = next(f.fold_id for f in plan.folds if fold in (f.label, f.fold_id))
+    return defs.resolve_job_def(sweep.keys.sweep_job).execute_in_process(
+        partition_key=partition_key(crypto, fold_id), instance=instance, raise_on_error=False
+    )

@@ -1,0 +1,43 @@
+"""One sweep as the Dagster layer sees it: its config and its keys. Built from configuration only."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import dagster as dg
+
+from cvn_assets.core.config import SweepConfig
+from cvn_assets.core.folds import Fold
+from cvn_assets.core.sweep_plan import fold_of
+from cvn_assets.defs.keys import SweepKeys
+
+
+@dataclass(frozen=True)
+class Sweep:
+    config: SweepConfig
+    keys: SweepKeys
+
+    @classmethod
+    def of(cls, config: SweepConfig) -> Sweep:
+        return cls(config, SweepKeys(config.name, tuple(config.cryptos)))
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def fold(self, fold_id: str) -> Fold:
+        return fold_of(self.config, fold_id)
+
+    def run_tags(self) -> dict[str, str]:
+        """Tags on every run of the sweep, so runs filter by sweep in the UI."""
+        return {"cvn/sweep": self.name, "cvn/run_id": self.config.run_id}
+
+
+def model_threads(config: SweepConfig, instance: dg.DagsterInstance) -> int:
+    """Threads for the model libraries in one run: `runtime.threads`, or with `auto` the machine's cores
+    split across the runs the instance may execute at once, so concurrent runs do not oversubscribe."""
+    if config.runtime.threads != "auto":
+        return int(config.runtime.threads)
+    concurrent = getattr(instance.run_coordinator, "max_concurrent_runs", None) or 1
+    return max(1, (os.cpu_count() or 1) // max(1, concurrent))

@@ -1,0 +1,242 @@
+"""Run a sweep the way the UI does: partition backfills launched through the webserver's GraphQL schema
+(here in process, on the same instance), queued to the run coordinator and executed by Dagster's daemon
+under `dagster.yaml`'s concurrency. Progress and the outcome are read back from the instance.
+
+`cvn sweep` and `cvn demo` use this; nothing here executes a step itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import ModuleTarget
+from dagster._daemon.controller import all_daemons_healthy
+from dagster_graphql.cli import execute_query
+
+from cvn_assets.core.errors import CvnError
+from cvn_assets.defs.folds import add_new_folds
+from cvn_assets.defs.sweep import Sweep
+
+LOCATION = "cvn_assets"  # as in workspace.yaml
+REPOSITORY = "__repository__"
+LAUNCH_BACKFILL = """
+mutation LaunchBackfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on PartitionSetNotFoundError { message }
+    ... on InvalidSubsetError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+TERMINAL_RUN = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+Progress = Callable[[str], None]
+
+
+class LaunchError(CvnError):
+    """The sweep could not be submitted to the instance."""
+
+
+@dataclass
+class SweepOutcome:
+    runs: dict[str, dg.DagsterRunStatus] = field(default_factory=dict)  # partition -> final status
+    failures: dict[str, str] = field(default_factory=dict)  # partition -> first error
+    failed_checks: dict[str, list[str]] = field(default_factory=dict)  # partition -> check keys
+    checks_passed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.failed_checks
+
+    @property
+    def succeeded(self) -> int:
+        return sum(s == dg.DagsterRunStatus.SUCCESS for s in self.runs.values())
+
+
+WORKSPACE = f"""load_from:
+  - python_module:
+      module_name: cvn_assets.definitions
+      attribute: defs
+      location_name: {LOCATION}
+"""
+
+
+@contextmanager
+def running_daemon(instance: dg.DagsterInstance, home: Path) -> Iterator[Callable[[], str | None]]:
+    """Dagster's daemon for this instance: the one already running (e.g. under `dagster dev`), or one
+    started here for the duration of the sweep. Yields a probe that says why the daemon stopped, if it did."""
+    if all_daemons_healthy(instance):
+        yield lambda: None
+        return
+    workspace = home / "workspace.yaml"
+    workspace.write_text(WORKSPACE)
+    log_path = home / "daemon.log"
+    daemon = Path(sys.executable).with_name("dagster-daemon")
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [str(daemon), "run", "-w", str(workspace)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
+
+    def stopped() -> str | None:
+        if process.poll() is None:
+            return None
+        return f"the Dagster daemon exited with status {process.returncode}; its log: {log_path}"
+
+    try:
+        yield stopped
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+class SweepLauncher:
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        sweep: Sweep,
+        on_progress: Progress,
+        daemon_stopped: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self.daemon_stopped = daemon_stopped
+        self.instance = instance
+        self.sweep = sweep
+        self.say = on_progress
+        self.workspace = WorkspaceProcessContext(
+            instance,
+            ModuleTarget(
+                module_name="cvn_assets.definitions",
+                attribute="defs",
+                working_directory=None,
+                location_name=LOCATION,
+            ),  # fmt: skip
+        )
+
+    def close(self) -> None:
+        self.workspace.__exit__(None, None, None)
+
+    def backfill(self, job_name: str, partitions: list[str]) -> str:
+        """Launch a backfill of `job_name` over `partitions`, exactly as the UI's Backfill button does."""
+        params = {
+            "selector": {
+                "partitionSetName": f"{job_name}_partition_set",
+                "repositorySelector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY},
+            },
+            "partitionNames": partitions,
+            "tags": [{"key": k, "value": v} for k, v in self.sweep.run_tags().items()],
+            "title": f"cvn sweep {self.sweep.name}",
+        }
+        result = execute_query(self.workspace, LAUNCH_BACKFILL, {"params": params})
+        payload = (result.get("data") or {}).get("launchPartitionBackfill") or {}
+        if payload.get("__typename") != "LaunchBackfillSuccess":
+            problem = payload.get("message") or result.get("errors") or payload.get("__typename")
+            raise LaunchError(f"could not launch a backfill of {job_name}: {problem}")
+        return payload["backfillId"]
+
+    def wait(self, backfill_id: str, what: str, total: int, poll_s: float = 1.0) -> dict[str, dg.DagsterRun]:
+        """Wait for the backfill and its runs to finish, printing progress read from the instance."""
+        started, last = time.monotonic(), ""
+        while True:
+            backfill = self.instance.get_backfill(backfill_id)
+            runs = {
+                run.tags.get("dagster/partition", run.run_id): run
+                for run in self.instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+            }
+            done = [r for r in runs.values() if r.status in TERMINAL_RUN]
+            failed = sum(r.status != dg.DagsterRunStatus.SUCCESS for r in done)
+            line = f"  {what}: {len(done)}/{total} done, {failed} failed, {time.monotonic() - started:.0f} s"
+            if line != last:
+                self.say(line)
+                last = line
+            # Every partition's run finished (the backfill's own status follows on the daemon's next pass).
+            finished = len(runs) >= total or (
+                backfill is not None and backfill.status in BULK_ACTION_TERMINAL_STATUSES
+            )
+            if finished and len(done) == len(runs):
+                return runs
+            why = self.daemon_stopped()
+            if why:
+                raise LaunchError(f"{what}: {why}")
+            time.sleep(poll_s)
+
+    def outcome(self, runs: dict[str, dg.DagsterRun], into: SweepOutcome) -> SweepOutcome:
+        for partition, run in runs.items():
+            into.runs[partition] = run.status
+            for record in self.instance.get_records_for_run(
+                run.run_id,
+                of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_CHECK_EVALUATION},
+            ).records:
+                event = record.event_log_entry.dagster_event
+                if event is None:
+                    continue
+                if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+                    evaluation = event.event_specific_data
+                    if evaluation.passed:
+                        into.checks_passed += 1
+                    else:
+                        into.failed_checks.setdefault(partition, []).append(
+                            evaluation.asset_check_key.to_user_string()
+                        )
+                elif partition not in into.failures:
+                    into.failures[partition] = _first_line(event)
+            if run.status != dg.DagsterRunStatus.SUCCESS and partition not in into.failures:
+                into.failures[partition] = f"run {run.run_id} ended {run.status.value}"
+        return into
+
+
+def _first_line(event: dg.DagsterEvent) -> str:
+    error = event.step_failure_data.error if event.step_failure_data else None
+    while error is not None and error.cause is not None:  # Dagster wraps the user's error: report the cause
+        error = error.cause
+    message = error.message.strip() if error else "step failed"
+    return f"{event.step_key}: {message.splitlines()[0] if message else 'step failed'}"
+
+
+def launch_sweep(
+    instance: dg.DagsterInstance, sweep: Sweep, home: Path, on_progress: Progress = print
+) -> SweepOutcome:
+    """ohlcv of every crypto, the folds its bars cover, then every crypto x fold: two backfills run by the
+    daemon under the instance's concurrency."""
+    outcome = SweepOutcome()
+    with running_daemon(instance, home) as daemon_stopped:
+        launcher = SweepLauncher(instance, sweep, on_progress, daemon_stopped)
+        try:
+            cryptos = sweep.config.cryptos
+            ohlcv_runs = launcher.wait(
+                launcher.backfill(sweep.keys.ohlcv_job, cryptos), "ohlcv", len(cryptos)
+            )
+            launcher.outcome(ohlcv_runs, outcome)
+            loaded = [c for c, run in ohlcv_runs.items() if run.status == dg.DagsterRunStatus.SUCCESS]
+            update = add_new_folds(instance, sweep)
+            partitions = [
+                str(k)
+                for k in update.partitions(update.plan.fold_ids)
+                if k.keys_by_dimension["crypto"] in loaded
+            ]
+            if update.new_fold_ids:
+                on_progress(f"  folds added: {', '.join(update.new_fold_ids)}")
+            if partitions:
+                runs = launcher.wait(
+                    launcher.backfill(sweep.keys.sweep_job, partitions), "crypto x fold", len(partitions)
+                )
+                launcher.outcome(runs, outcome)
+        finally:
+            launcher.close()
+    return outcome
