@@ -26,7 +26,7 @@ from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
 from cvn_assets.harness.registry import hyperparameter_owners
 from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.hyperparams.seeding import SeedAction, apply_seed, load_values, plan_seed, seed_values
-from cvn_assets.store.engine import cvn_home, database_url, get_engine, redact, upgrade
+from cvn_assets.store.engine import cvn_home, database_url, get_engine, redact, store_unavailable, upgrade
 from cvn_assets.store.reports import summary
 
 if TYPE_CHECKING:
@@ -116,7 +116,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for name, error in outcome.failures.items():
         print(f"  FAILED {name}: {error}")
     for name, checks in outcome.failed_checks.items():
-        print(f"  CHECK FAILED {name}: {', '.join(checks)}")
+        for check in checks:
+            print(f"  CHECK FAILED {name}: {check}")
     print(
         f"\nresults database : {redact(database_url())}  (tables finetune_results, finetune_baselines; "
         f"run_id {cfg.run_id})"
@@ -312,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except CvnError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sa.exc.OperationalError as exc:  # the results database is down or refuses us: say so in one line
+        print(f"error: {store_unavailable(database_url(), exc)}", file=sys.stderr)
         return 2
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -150,24 +151,38 @@ class SweepLauncher:
             raise LaunchError(f"could not launch a backfill of {job_name}: {problem}")
         return payload["backfillId"]
 
-    def wait(self, backfill_id: str, what: str, total: int, poll_s: float = 1.0) -> dict[str, dg.DagsterRun]:
-        """Wait for the backfill and its runs to finish, printing progress read from the instance."""
-        started, last = time.monotonic(), ""
+    def wait(
+        self,
+        backfill_id: str | None,
+        what: str,
+        total: int,
+        also: list[str] | None = None,
+        poll_s: float = 1.0,
+    ) -> dict[str, dg.DagsterRun]:
+        """Wait for the backfill's runs (and the runs `also` names) to finish, printing progress read from
+        the instance."""
+        started, last, said_at = time.monotonic(), (-1, -1), 0.0
         while True:
-            backfill = self.instance.get_backfill(backfill_id)
-            runs = {
-                run.tags.get("dagster/partition", run.run_id): run
-                for run in self.instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-            }
+            backfill = self.instance.get_backfill(backfill_id) if backfill_id else None
+            found = (
+                self.instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+                if backfill_id
+                else []
+            )
+            found += self.instance.get_runs(dg.RunsFilter(run_ids=also)) if also else []
+            runs = {run.tags.get("dagster/partition", run.run_id): run for run in found}
             done = [r for r in runs.values() if r.status in TERMINAL_RUN]
             failed = sum(r.status != dg.DagsterRunStatus.SUCCESS for r in done)
-            line = f"  {what}: {len(done)}/{total} done, {failed} failed, {time.monotonic() - started:.0f} s"
-            if line != last:
-                self.say(line)
-                last = line
+            elapsed = time.monotonic() - started
+            # A line when a run finishes, and one every half minute while they run.
+            if (len(done), failed) != last or elapsed - said_at >= 30:
+                self.say(f"  {what}: {len(done)}/{total} done, {failed} failed, {elapsed:.0f} s")
+                last, said_at = (len(done), failed), elapsed
             # Every partition's run finished (the backfill's own status follows on the daemon's next pass).
             finished = len(runs) >= total or (
-                backfill is not None and backfill.status in BULK_ACTION_TERMINAL_STATUSES
+                backfill_id is None
+                or backfill is not None
+                and backfill.status in BULK_ACTION_TERMINAL_STATUSES
             )
             if finished and len(done) == len(runs):
                 return runs
@@ -191,8 +206,9 @@ class SweepLauncher:
                     if evaluation.passed:
                         into.checks_passed += 1
                     else:
+                        why = f": {evaluation.description}" if evaluation.description else ""
                         into.failed_checks.setdefault(partition, []).append(
-                            evaluation.asset_check_key.to_user_string()
+                            f"{evaluation.asset_check_key.to_user_string()}{why}"
                         )
                 elif partition not in into.failures:
                     into.failures[partition] = _first_line(event)
@@ -215,6 +231,7 @@ def launch_sweep(
     """ohlcv of every crypto, the folds its bars cover, then every crypto x fold: two backfills run by the
     daemon under the instance's concurrency."""
     outcome = SweepOutcome()
+    started_at = datetime.now(UTC)
     with running_daemon(instance, home) as daemon_stopped:
         launcher = SweepLauncher(instance, sweep, on_progress, daemon_stopped)
         try:
@@ -232,10 +249,19 @@ def launch_sweep(
             ]
             if update.new_fold_ids:
                 on_progress(f"  folds added: {', '.join(update.new_fold_ids)}")
-            if partitions:
-                runs = launcher.wait(
-                    launcher.backfill(sweep.keys.sweep_job, partitions), "crypto x fold", len(partitions)
+            # The new-folds sensor may have got there first and requested some partitions already: wait for
+            # its runs rather than launching them twice.
+            requested = {
+                run.tags.get("dagster/partition"): run.run_id
+                for run in instance.get_runs(
+                    dg.RunsFilter(job_name=sweep.keys.sweep_job, created_after=started_at)
                 )
+            }
+            todo = [p for p in partitions if p not in requested]
+            if partitions:
+                backfill_id = launcher.backfill(sweep.keys.sweep_job, todo) if todo else None
+                also = [requested[p] for p in partitions if p in requested]
+                runs = launcher.wait(backfill_id, "crypto x fold", len(partitions), also=also)
                 launcher.outcome(runs, outcome)
         finally:
             launcher.close()

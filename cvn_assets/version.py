@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 import inspect
-import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -30,10 +30,15 @@ def code_version() -> str:
     return f"{__version__}+{source_tree_version(PACKAGE_DIR)}"
 
 
+@cache
 def _module_path(name: str) -> Path | None:
-    module = sys.modules.get(name)
-    path = getattr(module, "__file__", None)
-    return Path(path) if path else None
+    """The source file of a cvn_assets module, found without importing it (so every process, whatever it
+    has imported, computes the same versions); None for a name that is not a module."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
 
 
 @cache
@@ -49,7 +54,7 @@ def _imports_of(module_name: str) -> frozenset[str]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        found |= {n for n in names if n.split(".")[0] == PACKAGE and n in sys.modules}
+        found |= {n for n in names if n.split(".")[0] == PACKAGE and _module_path(n) is not None}
     return frozenset(found)
 
 

@@ -101,3 +101,64 @@ def s3_endpoint() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@contextmanager
+def dagster_services(dagster_home: Path, env: dict[str, str], workspace: Path) -> Iterator[str]:
+    """A real Dagster webserver and daemon on loopback over `dagster_home`; yields the webserver's URL.
+
+    What a user runs with `make ui`: the GraphQL API the UI's buttons call, and the daemon that runs
+    backfills, the run queue and sensors.
+    """
+    import sys
+    import time
+    import urllib.request
+
+    bin_dir = Path(sys.executable).parent
+    port = free_port()
+    logs = dagster_home / "services.log"
+    with logs.open("ab") as log:
+        processes = [
+            subprocess.Popen(
+                [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            ),
+            subprocess.Popen(
+                [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            ),
+        ]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                    raise RuntimeError(f"the Dagster webserver did not start; see {logs}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    """POST a query to the webserver's GraphQL endpoint, as the UI does."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())

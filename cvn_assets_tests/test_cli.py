@@ -50,3 +50,29 @@ def test_plan_and_bad_config(tiny_config: Path, tmp_path: Path, capsys: pytest.C
 def test_db_upgrade(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["db", "upgrade", "--home", str(tmp_path / "h")]) == 0
     assert "results database at head" in capsys.readouterr().out
+
+
+def test_an_unreachable_results_database_is_one_line_without_its_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CVN_DATABASE_URL", "postgresql+psycopg://cvn:s3cret-pw@127.0.0.1:9/cvn")
+    assert main(["db", "upgrade", "--home", str(tmp_path / "h")]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith(
+        "error: the results database postgresql+psycopg://cvn:***@127.0.0.1:9/cvn is unavailable"
+    )
+    assert len(err.splitlines()) == 1 and "s3cret-pw" not in captured.out + captured.err
+
+
+def test_plan_exits_non_zero_naming_a_rejected_crypto(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    short = tmp_path / "short.csv"
+    short.write_text("timestamp,open,high,low,close,volume\n2021-01-01T00:00:00Z,1,1,1,1,1\n")
+    raw = small_raw_config(
+        universe={"SYNA": {"kind": "synthetic"}, "ONEROW": {"kind": "table", "path": str(short)}}
+    )
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["plan", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "REJECTED ONEROW" in out and "f000_" in out  # the other crypto still has its folds

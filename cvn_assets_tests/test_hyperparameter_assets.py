@@ -102,7 +102,16 @@ def test_a_missing_key_blocks_training(tmp_path: Path, monkeypatch: pytest.Monke
         assert coverage.metadata["not_set"].value == ["CVN_HPO_XGB_1H_MAX_DEPTH"]
         assert instance.get_latest_materialization_event(KEYS.hyperparameters) is not None
         assert instance.get_latest_materialization_event(KEYS.model("xgboost")) is None  # blocked
+        # The check says which keys are missing and what fixes them.
+        assert (
+            "CVN_HPO_XGB_1H_MAX_DEPTH" in coverage.description
+            and "cvn hp seed --apply" in coverage.description
+        )
+        assert "cvn hp set KEY VALUE" in coverage.description
+    # A partition whose models cannot train writes no rows at all: no results and no baselines.
     assert _results(db_url).empty
+    with get_engine(db_url).connect() as conn:
+        assert conn.execute(sa.text("select count(*) from finetune_baselines")).scalar() == 0
 
 
 def test_allowed_fallbacks_train_visibly_and_trip_the_fallback_rate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import boto3
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 from cvn_assets.core.config import parse_config
-from cvn_assets.core.errors import DataValidationError
+from cvn_assets.core.errors import DataValidationError, SourceUnreachableError
 from cvn_assets.core.loaders import RawFile, load_ohlcv, parse_binance
 from cvn_assets.core.synthetic import generate_synthetic
 from cvn_assets_tests.conftest import small_raw_config
@@ -53,6 +54,38 @@ def test_binance_header_row_is_tolerated(tmp_path: Path) -> None:
     )
     frame = parse_binance(RawFile(str(path), path.read_bytes()))
     assert len(frame) == len(dec)
+
+
+def test_binance_first_bar_is_never_dropped_as_a_header(tmp_path: Path) -> None:
+    dec, _ = _two_months()
+    text = binance_rows(dec, "ms")
+    # A UTF-8 byte-order mark before the first open time: the first bar is read, not mistaken for a header.
+    bom = RawFile("bom.csv", b"\xef\xbb\xbf" + text.encode())
+    assert len(parse_binance(bom)) == len(dec)
+    # A decimal or corrupt first open time is rejected naming row 1, not skipped.
+    first, rest = text.split("\n", 1)
+    for bad in (first.replace(",", ".0,", 1), "x" + first):
+        with pytest.raises(DataValidationError, match="not a whole number") as info:
+            parse_binance(RawFile("bad.csv", (bad + "\n" + rest).encode()))
+        assert info.value.row == 1
+
+
+def test_unreachable_s3_is_rejected_in_one_line_within_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    started = time.perf_counter()
+    config = _config_for(
+        {"kind": "binance", "path": "s3://market-data/binance/"},
+        s3_endpoint_url="http://127.0.0.1:9",
+        timeout_s=2,
+    )
+    with pytest.raises(SourceUnreachableError) as info:
+        load_ohlcv(config, "BTCUSDT")
+    message = str(info.value)
+    assert message.startswith("s3://market-data/binance/:") and "\n" not in message
+    assert "EndpointConnectionError" in message and "testing-secret" not in message
+    assert time.perf_counter() - started < 30
 
 
 def test_binance_truncated_row_and_corrupt_zip_are_named(tmp_path: Path) -> None:

@@ -161,3 +161,24 @@ def _data_hash(instance: dg.DagsterInstance, sweep: Sweep, partition: str) -> st
         dg.AssetRecordsFilter(asset_key=sweep.keys.fold_dataset, asset_partitions=[partition]), limit=1
     ).records
     return records[0].asset_materialization.metadata["data_hash"].value
+
+
+def test_a_partition_whose_ohlcv_is_missing_names_what_to_materialize(tmp_path: Path) -> None:
+    config = parse_config(small_raw_config())
+    sweep = Sweep.of(config)
+    defs = sweep_defs(config, f"sqlite:///{tmp_path / 'r.db'}", tmp_path)
+    with dg.instance_for_test() as instance:
+        fold_id = "f000_2021-04-22_2021-05-12"
+        instance.add_dynamic_partitions(sweep.keys.folds_partitions.name, [fold_id])
+        result = defs.resolve_job_def(sweep.keys.sweep_job).execute_in_process(
+            partition_key=partition_key("SYNA", fold_id), instance=instance, raise_on_error=False
+        )
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        error = failure.step_failure_data.error
+        while error.cause is not None:
+            error = error.cause
+        assert (
+            "tiny/ohlcv partition SYNA has not been materialized yet: materialize it first" in error.message
+        )
+        assert "FileNotFoundError" not in error.message

@@ -75,6 +75,9 @@ class SyntheticSettings(_Strict):
 class DataSettings(_Strict):
     gap_tolerance_bars: int = Field(0, ge=0, description="missing bars allowed in one gap before rejecting")
     s3_endpoint_url: str | None = None
+    # Each call to a remote source (S3) gives up after this long: an unreachable source fails its crypto,
+    # named, instead of hanging the run.
+    timeout_s: float = Field(30.0, gt=0)
     synthetic: SyntheticSettings = SyntheticSettings()
 
 
@@ -97,7 +100,7 @@ class FoldSettings(_Strict):
     step: str | None = None  # default: the test length, so test windows tile the data
     purge_bars: int | None = Field(None, ge=0)  # default: the label horizon
     embargo_bars: int = Field(0, ge=0)
-    origin: Instant | None = None  # default: the latest first bar across the universe
+    origin: Instant | None = None  # default: the first midnight (UTC) on or after the latest first bar
     max_folds: int | None = Field(None, ge=1)
 
     @field_validator("train", "validation", "test", "step")

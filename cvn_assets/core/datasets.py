@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from cvn_assets.core.errors import DatasetError
 from cvn_assets.core.folds import Fold
 from cvn_assets.core.hashing import canonical_json, frame_digest
 from cvn_assets.core.labels import LABEL_COLUMNS
@@ -73,7 +74,7 @@ def build_fold_dataset(labeled: LabeledFeatures, fold: Fold) -> FoldDataset:
             keep &= frame["label_end"] < next_start[name]
         split = frame.loc[keep, [*labeled.feature_names, *LABEL_COLUMNS, *MARKET_COLUMNS]]
         if split.empty or (name == "train" and split["label"].nunique() < 2):
-            raise ValueError(
+            raise DatasetError(
                 f"{labeled.crypto} fold {fold.fold_id}: the {name} window {start} to {end} has "
                 f"{len(split)} usable rows and labels {sorted(split['label'].unique())}; cannot train"
             )

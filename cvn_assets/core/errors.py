@@ -29,5 +29,17 @@ class DataValidationError(CvnError):
         super().__init__(f"{source}:{at} {problem}")
 
 
+class SourceUnreachableError(DataValidationError):
+    """A data source could not be read (network, timeout, credentials); rejected like bad data."""
+
+
+class StoreUnavailableError(CvnError):
+    """The results database cannot be reached; the message names it with its password masked."""
+
+
 class DataCoverageError(CvnError):
     """A crypto's bars do not cover the fold a partition asks for; the message says what to re-materialize."""
+
+
+class DatasetError(CvnError):
+    """A fold's window holds too few usable rows (or one class only) to train on; the message names it."""

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cvn_assets.core.config import BinanceSource, SweepConfig, SyntheticSource, TableSource
-from cvn_assets.core.errors import DataValidationError
+from cvn_assets.core.errors import DataValidationError, SourceUnreachableError
 from cvn_assets.core.ohlcv import REQUIRED_COLUMNS, ROW_COL, SOURCE_COL, validate_ohlcv
 from cvn_assets.core.synthetic import generate_synthetic
 
@@ -59,27 +59,44 @@ def _local_files(path: str, suffixes: tuple[str, ...]) -> list[RawFile]:
     return [RawFile(str(f), f.read_bytes()) for f in paths]
 
 
-def _s3_files(url: str, suffixes: tuple[str, ...], endpoint_url: str | None) -> list[RawFile]:
-    import boto3  # imported here so local runs never pay for it
+def _s3_files(
+    url: str, suffixes: tuple[str, ...], endpoint_url: str | None, timeout_s: float
+) -> list[RawFile]:
+    # imported here so local runs never pay for them
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, _, prefix = url[len("s3://") :].partition("/")
-    client = boto3.client("s3", endpoint_url=endpoint_url)
-    keys: list[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(suffixes)]
-    if not keys:
-        raise DataValidationError(
-            url, f"no data objects under this prefix (looked for {', '.join(suffixes)})"
-        )
-    return [
-        RawFile(f"s3://{bucket}/{key}", client.get_object(Bucket=bucket, Key=key)["Body"].read())
-        for key in sorted(keys)
-    ]
+    # One attempt per call, each bounded: a silent endpoint fails this crypto in about timeout_s.
+    config = Config(connect_timeout=timeout_s, read_timeout=timeout_s, retries={"max_attempts": 1})
+    try:
+        client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
+        keys: list[str] = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(suffixes)]
+        if not keys:
+            raise DataValidationError(
+                url, f"no data objects under this prefix (looked for {', '.join(suffixes)})"
+            )
+        return [
+            RawFile(f"s3://{bucket}/{key}", client.get_object(Bucket=bucket, Key=key)["Body"].read())
+            for key in sorted(keys)
+        ]
+    except (BotoCoreError, ClientError) as exc:
+        cause = " ".join(str(exc).split())
+        raise SourceUnreachableError(
+            url,
+            f"cannot be read ({type(exc).__name__}: {cause}); check the endpoint, the bucket and the "
+            "credentials (data.s3_endpoint_url, AWS_* variables)",
+        ) from None
 
 
-def collect_files(path: str, suffixes: tuple[str, ...], endpoint_url: str | None = None) -> list[RawFile]:
+def collect_files(
+    path: str, suffixes: tuple[str, ...], endpoint_url: str | None = None, timeout_s: float = 30.0
+) -> list[RawFile]:
     if path.startswith("s3://"):
-        return _s3_files(path, suffixes, endpoint_url)
+        return _s3_files(path, suffixes, endpoint_url, timeout_s)
     return _local_files(path, suffixes)
 
 
@@ -155,8 +172,10 @@ def parse_binance(raw: RawFile) -> pd.DataFrame:
                 data = archive.read(members[0])
         except (zipfile.BadZipFile, EOFError) as exc:
             raise DataValidationError(raw.name, f"truncated or corrupt zip archive ({exc})") from None
-    first = data.split(b",", 1)[0].strip()
-    header = 0 if first and not first.isdigit() else None  # some dumps carry a header row
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is not part of the first field
+    first_line = data.split(b"\n", 1)[0].lower()
+    # Some dumps carry a header row: a first line naming the columns, never a bar whose fields are odd.
+    header = 0 if first_line.startswith((b"open_time", b"open time", b"opentime")) else None
     try:
         frame = pd.read_csv(io.BytesIO(data), header=header, names=BINANCE_COLUMNS, dtype=str)
     except pd.errors.EmptyDataError:
@@ -169,12 +188,17 @@ def parse_binance(raw: RawFile) -> pd.DataFrame:
     if short.any():
         row = int(np.flatnonzero(short)[0]) + 1
         raise DataValidationError(raw.name, f"truncated row: expected {len(BINANCE_COLUMNS)} fields", row)
-    open_time = pd.to_numeric(frame["open_time"], errors="coerce")
-    if open_time.isna().any():
-        row = int(np.flatnonzero(open_time.isna().to_numpy())[0]) + 1
+    raw_times = frame["open_time"].str.strip()
+    not_integer = ~raw_times.str.fullmatch(r"\d+").fillna(False).to_numpy()
+    if not_integer.any():
+        row = int(np.flatnonzero(not_integer)[0]) + 1
         raise DataValidationError(
-            raw.name, f"open time '{frame['open_time'].iloc[row - 1]}' is not a number", row
+            raw.name,
+            f"open time '{frame['open_time'].iloc[row - 1]}' is not a whole number of milliseconds or "
+            "microseconds",
+            row,
         )
+    open_time = pd.to_numeric(raw_times)
     out = frame[["open", "high", "low", "close", "volume"]].copy()
     out.insert(0, "timestamp", _epoch_to_utc(open_time.to_numpy(), raw.name))
     return _with_provenance(out, raw.name)
@@ -202,11 +226,11 @@ def load_ohlcv(config: SweepConfig, symbol: str) -> pd.DataFrame:
         raw = frames[symbol].reset_index()
         return validate_ohlcv(raw, f"synthetic:{symbol}", config.timeframe, settings.gap_tolerance_bars)
     if isinstance(source, TableSource):
-        parts = [parse_table(f) for f in collect_files(source.path, TABLE_SUFFIXES, settings.s3_endpoint_url)]
+        files = collect_files(source.path, TABLE_SUFFIXES, settings.s3_endpoint_url, settings.timeout_s)
+        parts = [parse_table(f) for f in files]
     elif isinstance(source, BinanceSource):
-        parts = [
-            parse_binance(f) for f in collect_files(source.path, BINANCE_SUFFIXES, settings.s3_endpoint_url)
-        ]
+        files = collect_files(source.path, BINANCE_SUFFIXES, settings.s3_endpoint_url, settings.timeout_s)
+        parts = [parse_binance(f) for f in files]
     else:  # pragma: no cover - the config's discriminated union makes this unreachable
         raise TypeError(f"unknown source {source!r}")
     frame = pd.concat(parts, ignore_index=True)

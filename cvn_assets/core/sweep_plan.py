@@ -1,7 +1,7 @@
 """A sweep's fold plan: derived from each crypto's data span (first and last bar), never from the clock.
 
-The fold windows are shared by every crypto (anchored at the latest first bar across the universe, or the
-configured origin), so one fold id means one calendar window everywhere and a model row and its baselines
+The fold windows are shared by every crypto (anchored at the first midnight on or after the latest first
+bar across the universe, or at the configured origin), so one fold id means one calendar window everywhere and a model row and its baselines
 can only ever be compared on the same window. A crypto whose data was rejected, or is too short for even
 one fold, is named in `rejected` and left out of the plan; the others are unaffected.
 
@@ -87,10 +87,12 @@ def plan_from_spans(
                 del usable[crypto]
     if not usable:
         return SweepPlan(config=config, folds=(), rejected=rejected)
+    # The latest first bar, moved on to the next midnight: fold windows then start on calendar days and
+    # their ids read as dates.
     origin = (
         pd.Timestamp(config.folds.origin, tz="UTC")
         if config.folds.origin
-        else max(s.first_bar for s in usable.values())
+        else max(s.first_bar for s in usable.values()).ceil("D")
     )
     for crypto, span in list(usable.items()):
         if span.first_bar > origin or span.last_bar - origin < need:

@@ -11,7 +11,6 @@ from cvn_assets.core.errors import CvnError
 from cvn_assets.core.hashing import frame_digest
 from cvn_assets.defs.keys import crypto_and_fold
 from cvn_assets.defs.sweep import Sweep
-from cvn_assets.version import step_version
 
 # What the `ohlcv` materialization records, and the fold sensor reads to plan folds without the data.
 FIRST_BAR, LAST_BAR = "first_bar", "last_bar"
@@ -25,13 +24,13 @@ def _crypto_of() -> dg.MultiToSingleDimensionPartitionMapping:
 
 
 def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
-    cfg, keys = sweep.config, sweep.keys
+    cfg, keys, versions = sweep.config, sweep.keys, sweep.code_versions
 
     @dg.asset(
         key=keys.ohlcv,
         partitions_def=keys.crypto_partitions,
         group_name=keys.group("data"),
-        code_version=step_version(steps.ohlcv),
+        code_version=versions.ohlcv,
         kinds={"pandas"},
         description="Validated OHLCV bars of one crypto. Rejected or unreachable data fails here, naming "
         "the crypto, the file and the row. Its first and last bar decide which folds exist.",
@@ -58,7 +57,7 @@ def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
         key=keys.features,
         partitions_def=keys.crypto_fold_partitions,
         group_name=keys.group("data"),
-        code_version=step_version(steps.features),
+        code_version=versions.features,
         kinds={"pandas"},
         ins={"bars": dg.AssetIn(keys.ohlcv, partition_mapping=_crypto_of())},
         description="Past-only features and triple-barrier labels over the fold's span.",
@@ -85,7 +84,7 @@ def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
         key=keys.fold_dataset,
         partitions_def=keys.crypto_fold_partitions,
         group_name=keys.group("data"),
-        code_version=step_version(steps.fold_dataset),
+        code_version=versions.fold_dataset,
         kinds={"pandas"},
         ins={"labeled": dg.AssetIn(keys.features)},
         description="Train / validation / test rows of the fold, purged; its data version is its content "

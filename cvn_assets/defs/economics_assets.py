@@ -20,7 +20,6 @@ from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.harness.predictions import VariantPredictions
 from cvn_assets.store.writes import write_baselines, write_results
-from cvn_assets.version import step_version
 
 _TEST_ECONOMICS = [f"{m}_test" for m in ECONOMIC_METRICS]
 # Plotted across partitions in the UI, per variant: `<variant>/<figure>`.
@@ -50,9 +49,11 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
         specs=[
             dg.AssetSpec(
                 key,
-                deps=[keys.fold_dataset],
+                # After the hyperparameters: when their blocking check fails, no model trains and no
+                # baseline is written either, so a blocked partition writes no rows at all.
+                deps=[keys.fold_dataset, keys.hyperparameters],
                 group_name=keys.group("economics"),
-                code_version=step_version(steps.baseline_rows),
+                code_version=sweep.code_versions.baselines,
                 kinds={"pandas", RESULTS_KIND},
                 description=f"Naive baselines (buy_and_hold, random, naive) at {cost} bps on the fold's "
                 "windows, written to finetune_baselines.",
@@ -76,7 +77,7 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
                 asset_key=key,
                 metadata={
                     "rows_written": len(rows),
-                    "cost_bps": cost,
+                    "cost": f"{cost} bps",
                     "data_hash": dataset.data_hash,
                     "test_window": f"{dataset.fold.test_start} to {dataset.fold.test_end}",
                     "baselines": rows_table(rows, ["baseline_type", *_TEST_ECONOMICS]),
@@ -91,7 +92,7 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
                 key,
                 deps=[keys.fold_dataset, keys.baselines(cost), *variants.values()],
                 group_name=keys.group("economics"),
-                code_version=step_version(steps.result_rows),
+                code_version=sweep.code_versions.economics,
                 kinds={"pandas", RESULTS_KIND},
                 description=f"Validation and OOS metrics of every variant at {cost} bps, written to "
                 "finetune_results.",
@@ -121,7 +122,7 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
                 metadata={
                     "rows_written": len(rows),
                     "run_id": cfg.run_id,
-                    "cost_bps": cost,
+                    "cost": f"{cost} bps",
                     "data_hash": dataset.data_hash,
                     "variants": rows_table(rows, ["variant", "auc_buy_test", *_TEST_ECONOMICS]),
                     **_key_figures(rows, "variant", KEY_FIGURES),

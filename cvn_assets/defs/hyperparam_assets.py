@@ -13,7 +13,6 @@ from cvn_assets.hyperparams.model_params import (
     fallback_rate_level,
 )
 from cvn_assets.hyperparams.resolver import Resolver
-from cvn_assets.version import step_version
 
 FALLBACKS_METADATA = "hpo_fallbacks"  # on each model materialization: fallback values its training used
 
@@ -35,7 +34,7 @@ def build_hyperparameter_assets(sweep: Sweep) -> list[dg.AssetsDefinition | dg.A
         key=keys.hyperparameters,
         partitions_def=keys.crypto_fold_partitions,
         group_name=keys.group("models"),
-        code_version=step_version(steps.hyperparameters),
+        code_version=sweep.code_versions.hyperparameters,
         kinds={"python"},
         description="Every configured model's and active ensemble's hyperparameters (and HPO ranges when "
         "searching), resolved from the environment and the ftf_config table, with where each value came from.",

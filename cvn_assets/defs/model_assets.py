@@ -13,9 +13,8 @@ from cvn_assets.defs.sweep import Sweep, model_threads
 from cvn_assets.harness.contracts import TrainedArtifact
 from cvn_assets.harness.events import Event
 from cvn_assets.harness.predictions import VariantPredictions
-from cvn_assets.harness.registry import META_LABEL, get_ensemble, get_model
+from cvn_assets.harness.registry import META_LABEL, get_ensemble
 from cvn_assets.hyperparams.model_params import ModelHyperparams
-from cvn_assets.version import step_version
 
 
 def events_metadata(events: Sequence[Event]) -> dict[str, dg.MetadataValue]:
@@ -35,7 +34,7 @@ def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
         key=keys.model(name),
         partitions_def=partitions,
         group_name=keys.group("models"),
-        code_version=step_version(steps.train_model, get_model(name)),
+        code_version=sweep.code_versions.model(name),
         kinds={MODEL_KINDS.get(name, "python")},
         ins={"dataset": dg.AssetIn(keys.fold_dataset), "hyperparameters": dg.AssetIn(keys.hyperparameters)},
         description=f"{name} trained through the one harness entry point, train_one: with its resolved "
@@ -79,7 +78,7 @@ def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
         key=keys.predictions(name),
         partitions_def=partitions,
         group_name=keys.group("models"),
-        code_version=step_version(steps.predictions),
+        code_version=sweep.code_versions.predictions(name),
         kinds={"pandas"},
         ins={"artifact": dg.AssetIn(keys.model(name)), "dataset": dg.AssetIn(keys.fold_dataset)},
         description=f"Calibrated validation and out-of-sample probabilities of {name}.",
@@ -113,7 +112,7 @@ def _ensemble_asset(sweep: Sweep, name: str) -> dg.AssetsDefinition:
         key=keys.ensemble(name),
         partitions_def=keys.crypto_fold_partitions,
         group_name=keys.group("ensembles"),
-        code_version=step_version(steps.ensemble, spec.factory),
+        code_version=sweep.code_versions.ensemble(name),
         kinds={"python"},
         ins={"dataset": dg.AssetIn(keys.fold_dataset), "hyperparameters": dg.AssetIn(keys.hyperparameters)}
         | {f"base__{m}": dg.AssetIn(keys.predictions(m)) for m in base_models},

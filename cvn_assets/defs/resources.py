@@ -7,7 +7,7 @@ import os
 import dagster as dg
 import sqlalchemy as sa
 
-from cvn_assets.store.engine import database_url, get_engine, upgrade
+from cvn_assets.store.engine import database_url, get_engine, store_unavailable, upgrade
 
 
 class ResultsStore(dg.ConfigurableResource):
@@ -16,7 +16,11 @@ class ResultsStore(dg.ConfigurableResource):
     database_url: str
 
     def engine(self) -> sa.Engine:
-        upgrade(self.database_url)
+        """The migrated engine; an unreachable database fails the step in one line, its password masked."""
+        try:
+            upgrade(self.database_url)
+        except sa.exc.OperationalError as exc:
+            raise dg.Failure(description=str(store_unavailable(self.database_url, exc))) from None
         return get_engine(self.database_url)
 
 

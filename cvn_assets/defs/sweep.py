@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 
 import dagster as dg
 
 from cvn_assets.core.config import SweepConfig
 from cvn_assets.core.folds import Fold
 from cvn_assets.core.sweep_plan import fold_of
+from cvn_assets.defs.code_versions import CodeVersions
 from cvn_assets.defs.keys import SweepKeys
 
 
@@ -25,6 +27,10 @@ class Sweep:
     @property
     def name(self) -> str:
         return self.config.name
+
+    @cached_property
+    def code_versions(self) -> CodeVersions:
+        return CodeVersions(self.config)
 
     def fold(self, fold_id: str) -> Fold:
         return fold_of(self.config, fold_id)

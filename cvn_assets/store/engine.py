@@ -16,6 +16,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from cvn_assets.core.errors import StoreUnavailableError
+
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # Not alembic's default `alembic_version`: Optuna's RDB storage, which keeps the HPO studies in this same
 # database, records its own schema revision there.
@@ -45,6 +47,15 @@ def redact(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy can parse: print nothing of it
         return "<database url>"
+
+
+def store_unavailable(url: str, exc: Exception) -> StoreUnavailableError:
+    """One line naming the database (password masked) and the driver's first line of why."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return StoreUnavailableError(
+        f"the results database {redact(url)} is unavailable ({reason}); check CVN_DATABASE_URL and that "
+        "the server is up"
+    )
 
 
 @cache

@@ -1,0 +1,69 @@
+"""Code-location load time for a universe of 2 and of 50 cryptos.
+
+Loading the definitions reads configuration only, so the time must not grow with the data: this loads the
+same sweep with 2 and with 50 cryptos (each a table source of real-sized bar files on local disk, as
+users keep them), each in a fresh interpreter whose library imports are done before the clock starts, and
+prints the median of 3 loads per side and their ratio (target <= 1.2).
+
+    python bench/code_location_load.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+LOAD = """
+import time, warnings
+warnings.simplefilter("ignore")
+import dagster, pandas, xgboost, lightgbm, catboost, sklearn, optuna  # library imports: not timed
+import cvn_assets.harness.registry as registry
+registry.discover()
+started = time.perf_counter()
+from cvn_assets.definitions import defs
+loaded = defs()
+loaded.resolve_all_asset_keys()
+print(time.perf_counter() - started)
+"""
+
+
+def sweep_dir(root: Path, n: int, bars: Path) -> Path:
+    directory = root / f"universe_{n}"
+    directory.mkdir()
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "cvn_assets/sweeps/demo.yaml").read_text())
+    raw["universe"] = {f"C{i:03d}": {"kind": "table", "path": str(bars)} for i in range(n)}
+    (directory / "demo.yaml").write_text(yaml.safe_dump(raw))
+    return directory
+
+
+def load_seconds(directory: Path) -> float:
+    env = {**os.environ, "CVN_SWEEPS_DIR": str(directory)}
+    out = subprocess.run([sys.executable, "-c", LOAD], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="cvn-load-"))
+    bars = root / "bars.csv.gz"
+    from cvn_assets.core.loaders import BUNDLED_PREFIX, collect_files
+
+    bars.write_bytes(collect_files(f"{BUNDLED_PREFIX}btcusd_1h.csv.gz", (".csv.gz",))[0].data)
+    small, large = sweep_dir(root, 2, bars), sweep_dir(root, 50, bars)
+    times: dict[int, list[float]] = {2: [], 50: []}
+    for _ in range(3):  # interleaved, so the machine's drift falls on both sides
+        times[2].append(load_seconds(small))
+        times[50].append(load_seconds(large))
+    t2, t50 = statistics.median(times[2]), statistics.median(times[50])
+    print(f"load, universe of 2  : {t2:6.3f} s  (runs: {', '.join(f'{t:.3f}' for t in times[2])})")
+    print(f"load, universe of 50 : {t50:6.3f} s  (runs: {', '.join(f'{t:.3f}' for t in times[50])})")
+    print(f"ratio 50 / 2         : {t50 / t2:6.3f}    (target <= 1.2)")
+
+
+if __name__ == "__main__":
+    main()

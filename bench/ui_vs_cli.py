@@ -1,0 +1,108 @@
+"""The demo sweep launched from the UI against the same sweep through `cvn sweep`, in one run, each on a
+fresh instance and a fresh results database.
+
+  * UI: a real webserver and daemon; the backfills the UI's buttons launch, sent to the webserver's
+    GraphQL API: ohlcv for every crypto, then (once the new-folds sensor has added the folds) every
+    crypto x fold; wall time until the last partition's run has finished.
+  * CLI: `cvn sweep`, which launches the same backfills through the instance and lets the daemon run them.
+
+Prints both wall times and their ratio (target: UI / CLI <= 1.0).
+
+    python bench/ui_vs_cli.py [--config PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the tests' service helpers: the same webserver and daemon the tests start
+
+
+def fresh_home(root: Path, name: str, sweeps: Path) -> dict[str, str]:
+    home = root / name
+    (home / "dagster").mkdir(parents=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    return {
+        **os.environ,
+        "CVN_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "CVN_SWEEPS_DIR": str(sweeps),
+    }
+
+
+def ui_side(env: dict[str, str], config_name: str, cryptos: list[str]) -> float:
+    import dagster as dg
+
+    from cvn_assets.launch import LAUNCH_BACKFILL, LOCATION, REPOSITORY
+    from cvn_assets_tests.services import dagster_services, graphql
+
+    def backfill(url: str, job: str, partitions: list[str]) -> None:
+        selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
+        params = {"selector": {"partitionSetName": f"{job}_partition_set", "repositorySelector": selector},
+                  "partitionNames": partitions}  # fmt: skip
+        result = graphql(url, LAUNCH_BACKFILL, {"params": params})["data"]["launchPartitionBackfill"]
+        assert result["__typename"] == "LaunchBackfillSuccess", result
+
+    dagster_home = Path(env["DAGSTER_HOME"])
+    with dagster_services(dagster_home, env, REPO / "workspace.yaml") as url:
+        started = time.perf_counter()
+        backfill(url, f"{config_name}_ohlcv", cryptos)
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            while True:  # the sensor adds the folds once the bars are recorded, and requests the partitions
+                runs = instance.get_runs(dg.RunsFilter(job_name=f"{config_name}_sweep"))
+                folds = instance.get_dynamic_partitions(f"{config_name}_folds")
+                expected = len(folds) * len(cryptos)
+                finished = [r for r in runs if r.is_finished]
+                if folds and len(finished) == expected:
+                    return time.perf_counter() - started
+                time.sleep(1)
+
+
+def cli_side(env: dict[str, str], config: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("cvn")), "sweep", "--config", str(config)], env=env,
+                   check=True, capture_output=True)  # fmt: skip
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config", default=str(REPO / "cvn_assets/sweeps/demo.yaml"))
+    args = parser.parse_args()
+
+    from cvn_assets.core.config import load_config
+    from cvn_assets.hyperparams.seeding import apply_seed, load_values, plan_seed, seed_values
+    from cvn_assets.store.engine import get_engine, upgrade
+
+    config = load_config(args.config)
+    root = Path(tempfile.mkdtemp(prefix="cvn-ui-vs-cli-"))
+    sweeps = root / "sweeps"
+    sweeps.mkdir()
+    shutil.copy(args.config, sweeps / Path(args.config).name)
+    envs = {side: fresh_home(root, side, sweeps) for side in ("ui", "cli")}
+    for env in envs.values():  # the committed hyperparameters, as `cvn demo` seeds them (not timed)
+        url = f"sqlite:///{Path(env['CVN_HOME']) / 'results.db'}"
+        upgrade(url)
+        with get_engine(url).connect() as conn:
+            apply_seed(get_engine(url), plan_seed(conn, seed_values(sorted(load_values())), force=False))
+
+    ui = ui_side(envs["ui"], config.name, config.cryptos)
+    cli = cli_side(envs["cli"], sweeps / Path(args.config).name)
+    print(f"sweep {config.name}: {len(config.cryptos)} cryptos, models {list(config.models)}")
+    print(f"UI (GraphQL backfill + sensor) : {ui:8.1f} s")
+    print(f"CLI (cvn sweep)                : {cli:8.1f} s")
+    print(f"ratio UI / CLI                 : {ui / cli:8.3f}    (target <= 1.0)")
+
+
+if __name__ == "__main__":
+    main()
