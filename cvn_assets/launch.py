@@ -25,7 +25,8 @@ from dagster._daemon.controller import all_daemons_healthy
 from dagster_graphql.cli import execute_query
 
 from cvn_assets.core.errors import CvnError
-from cvn_assets.defs.folds import add_new_folds
+from cvn_assets.defs.folds import add_new_folds, fold_update
+from cvn_assets.defs.keys import partition_key
 from cvn_assets.defs.sweep import Sweep
 
 LOCATION = "cvn_assets"  # as in workspace.yaml
@@ -133,6 +134,41 @@ class SweepLauncher:
     def close(self) -> None:
         self.workspace.__exit__(None, None, None)
 
+    def sensor_running(self) -> bool:
+        """Whether the sweep's new-folds sensor is on (it is unless someone stopped it in the UI)."""
+        repository = (
+            self.workspace.create_request_context().get_code_location(LOCATION).get_repository(REPOSITORY)
+        )
+        sensor = repository.get_sensor(self.sweep.keys.fold_sensor)
+        stored = self.instance.get_instigator_state(sensor.get_remote_origin_id(), sensor.selector_id)
+        return sensor.get_current_instigator_state(stored).is_running
+
+    def runs_since(self, started_at: datetime) -> dict[str, str]:
+        """partition -> run id of the sweep job's runs created since `started_at`."""
+        runs = self.instance.get_runs(
+            dg.RunsFilter(job_name=self.sweep.keys.sweep_job, created_after=started_at)
+        )
+        return {run.tags.get("dagster/partition", run.run_id): run.run_id for run in runs}
+
+    def await_sensor_runs(
+        self, partitions: list[str], started_at: datetime, timeout_s: float = 120.0
+    ) -> dict[str, str]:
+        """Wait for the new-folds sensor to add the new folds and request their partitions; past the timeout
+        (a sensor that is on but not ticking), add the folds here and launch what it did not request."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            requested = self.runs_since(started_at)
+            if all(p in requested for p in partitions):
+                return requested
+            why = self.daemon_stopped()
+            if why:
+                raise LaunchError(why)
+            time.sleep(1.0)
+        self.say(f"  the {self.sweep.keys.fold_sensor} sensor did not request the new folds in {timeout_s:.0f} s; "
+                 "adding them here")  # fmt: skip
+        add_new_folds(self.instance, self.sweep)
+        return self.runs_since(started_at)
+
     def backfill(self, job_name: str, partitions: list[str]) -> str:
         """Launch a backfill of `job_name` over `partitions`, exactly as the UI's Backfill button does."""
         params = {
@@ -228,10 +264,16 @@ def _first_line(event: dg.DagsterEvent) -> str:
 def launch_sweep(
     instance: dg.DagsterInstance, sweep: Sweep, home: Path, on_progress: Progress = print
 ) -> SweepOutcome:
-    """ohlcv of every crypto, the folds its bars cover, then every crypto x fold: two backfills run by the
-    daemon under the instance's concurrency."""
+    """ohlcv of every crypto, the folds its bars cover, then every crypto x fold: backfills run by the
+    daemon under the instance's concurrency.
+
+    New folds are the new-folds sensor's to add and request, as they are when bars arrive through the UI:
+    while it runs, this waits for its runs of the new folds instead of launching them twice, and launches
+    a backfill of the rest (the folds that existed before). With the sensor stopped, it adds them itself.
+    """
     outcome = SweepOutcome()
     started_at = datetime.now(UTC)
+    folds_before = set(instance.get_dynamic_partitions(sweep.keys.folds_partitions.name))
     with running_daemon(instance, home) as daemon_stopped:
         launcher = SweepLauncher(instance, sweep, on_progress, daemon_stopped)
         try:
@@ -240,23 +282,20 @@ def launch_sweep(
                 launcher.backfill(sweep.keys.ohlcv_job, cryptos), "ohlcv", len(cryptos)
             )
             launcher.outcome(ohlcv_runs, outcome)
-            loaded = [c for c, run in ohlcv_runs.items() if run.status == dg.DagsterRunStatus.SUCCESS]
-            update = add_new_folds(instance, sweep)
+            loaded = {c for c, run in ohlcv_runs.items() if run.status == dg.DagsterRunStatus.SUCCESS}
+            plan = fold_update(instance, sweep).plan
+            new_folds = [f for f in plan.fold_ids if f not in folds_before]
+            if new_folds:
+                on_progress(f"  new folds: {', '.join(new_folds)}")
             partitions = [
-                str(k)
-                for k in update.partitions(update.plan.fold_ids)
-                if k.keys_by_dimension["crypto"] in loaded
+                str(partition_key(c, f)) for f in plan.fold_ids for c in plan.cryptos if c in loaded
             ]
-            if update.new_fold_ids:
-                on_progress(f"  folds added: {', '.join(update.new_fold_ids)}")
-            # The new-folds sensor may have got there first and requested some partitions already: wait for
-            # its runs rather than launching them twice.
-            requested = {
-                run.tags.get("dagster/partition"): run.run_id
-                for run in instance.get_runs(
-                    dg.RunsFilter(job_name=sweep.keys.sweep_job, created_after=started_at)
-                )
-            }
+            new_partitions = [p for p in partitions if p.split("|")[1] in new_folds]
+            if new_partitions and launcher.sensor_running():
+                requested = launcher.await_sensor_runs(new_partitions, started_at)
+            else:
+                add_new_folds(instance, sweep)
+                requested = launcher.runs_since(started_at)
             todo = [p for p in partitions if p not in requested]
             if partitions:
                 backfill_id = launcher.backfill(sweep.keys.sweep_job, todo) if todo else None

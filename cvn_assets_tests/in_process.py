@@ -106,8 +106,10 @@ def materialize_sweep(
     """`folds` names folds by label (`f001`) or id; default: every fold the data covers."""
     sweep = Sweep.of(config)
     runner = SweepRunner(defs, sweep, instance, log_level, on_run)
-    # Nothing downstream runs on a crypto whose bars were rejected.
-    loaded = [crypto for crypto in cryptos or config.cryptos if runner.ohlcv(crypto)]
+    # Every crypto's bars are loaded (folds are planned from all of them); only `cryptos` are run, and
+    # nothing downstream runs on a crypto whose bars were rejected.
+    ok = {crypto for crypto in config.cryptos if runner.ohlcv(crypto)}
+    loaded = [crypto for crypto in cryptos or config.cryptos if crypto in ok]
     plan = add_new_folds(instance, sweep).plan
     fold_ids = [f.fold_id for f in plan.folds if folds is None or f.label in folds or f.fold_id in folds]
     for crypto in loaded:
@@ -127,9 +129,14 @@ def sweep_defs(plan_or_config: SweepPlan | SweepConfig, db_url: str, tmp_path: P
 def load_bars(
     defs: dg.Definitions, config: SweepConfig, instance: dg.DagsterInstance, crypto: str
 ) -> SweepPlan:
-    """Materialize ohlcv[crypto] and add the folds its bars cover; the plan so far."""
+    """Materialize ohlcv[crypto] (and that of any crypto never loaded: folds are planned from every
+    crypto's bars), then add the folds the bars cover; the plan so far."""
     sweep = Sweep.of(config)
-    defs.resolve_job_def(sweep.keys.ohlcv_job).execute_in_process(partition_key=crypto, instance=instance)
+    job = defs.resolve_job_def(sweep.keys.ohlcv_job)
+    done = instance.get_materialized_partitions(sweep.keys.ohlcv)
+    for name in config.cryptos:
+        if name == crypto or name not in done:
+            job.execute_in_process(partition_key=name, instance=instance, raise_on_error=False)
     return add_new_folds(instance, sweep).plan
 
 

@@ -110,6 +110,16 @@ def test_over_trading_flags_the_old_lightgbm_signature(engine: sa.Engine) -> Non
                       "n_trades_test": 200, "siblings_median": 35.0}]  # fmt: skip
 
 
+def test_over_trading_compares_with_the_siblings_that_trade_when_most_never_do(engine: sa.Engine) -> None:
+    # Two variants trade alike while six never trade: neither over-trades the other.
+    _trades(engine, {"a": 34, "b": 34, "c": 0, "d": 0, "e": 0, "f": 0, "g": 0, "h": 0})
+    # One variant trades where no sibling does: only the floor applies.
+    _trades(engine, {"a": 0, "b": 0, "c": 0, "lone": 40}, cost=0)
+    with engine.connect() as conn:
+        found = over_trading(conn, RUN, ratio=3.0, min_trades=10)
+    assert [(p["cost_bps"], p["variant"]) for p in found] == [(0, "lone")]
+
+
 def test_over_trading_passes_comparable_variants_and_respects_the_floor(engine: sa.Engine) -> None:
     _trades(engine, {"xgboost": 40, "catboost": 35, "lightgbm": 100})  # under 3x the median of 37.5
     _trades(

@@ -14,6 +14,7 @@ from cvn_assets.defs.sweep import Sweep
 
 # What the `ohlcv` materialization records, and the fold sensor reads to plan folds without the data.
 FIRST_BAR, LAST_BAR = "first_bar", "last_bar"
+REJECTED = "rejected"  # on the observation a failed ohlcv partition records: why its data was rejected
 
 
 def _crypto_of() -> dg.MultiToSingleDimensionPartitionMapping:
@@ -40,6 +41,10 @@ def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
         try:
             bars = steps.ohlcv(cfg, crypto)
         except CvnError as exc:
+            # Recorded, so fold planning leaves this crypto out (named) instead of waiting for its bars.
+            context.log_event(
+                dg.AssetObservation(asset_key=keys.ohlcv, partition=crypto, metadata={REJECTED: str(exc)})
+            )
             raise dg.Failure(description=f"ohlcv[{crypto}] of sweep {cfg.name}: {exc}") from None
         source = cfg.universe[crypto]
         return dg.Output(

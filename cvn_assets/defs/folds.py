@@ -11,27 +11,39 @@ import dagster as dg
 import pandas as pd
 
 from cvn_assets.core.sweep_plan import DataSpan, SweepPlan, plan_from_spans
-from cvn_assets.defs.data_assets import FIRST_BAR, LAST_BAR
+from cvn_assets.defs.data_assets import FIRST_BAR, LAST_BAR, REJECTED
 from cvn_assets.defs.keys import partition_key
 from cvn_assets.defs.sweep import Sweep
 
 
-def recorded_spans(instance: dg.DagsterInstance, sweep: Sweep) -> dict[str, DataSpan]:
-    """Each crypto's span as its latest `ohlcv` materialization recorded it (cryptos never materialized
-    are left out)."""
+@dataclass(frozen=True)
+class RecordedData:
+    spans: dict[str, DataSpan]  # each loaded crypto's first and last bar
+    rejected: dict[str, str]  # cryptos whose latest ohlcv attempt rejected the data, and why
+    pending: list[str]  # cryptos never loaded yet
+
+
+def recorded_data(instance: dg.DagsterInstance, sweep: Sweep) -> RecordedData:
+    """What the latest `ohlcv` materialization (or rejection) of each crypto recorded."""
+    key = sweep.keys.ohlcv
     spans: dict[str, DataSpan] = {}
+    rejected: dict[str, str] = {}
+    pending: list[str] = []
     for crypto in sweep.config.cryptos:
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=sweep.keys.ohlcv, asset_partitions=[crypto]), limit=1
-        ).records
-        materialization = records[0].asset_materialization if records else None
-        if materialization is None or FIRST_BAR not in materialization.metadata:
-            continue
-        meta = materialization.metadata
-        spans[crypto] = DataSpan(
-            pd.Timestamp(str(meta[FIRST_BAR].value)), pd.Timestamp(str(meta[LAST_BAR].value))
-        )
-    return spans
+        where = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[crypto])
+        loaded = instance.fetch_materializations(where, limit=1).records
+        failed = instance.fetch_observations(where, limit=1).records
+        if failed and (not loaded or failed[0].storage_id > loaded[0].storage_id):
+            observation = failed[0].asset_observation
+            rejected[crypto] = str(observation.metadata[REJECTED].value) if observation else "rejected"
+        elif loaded and loaded[0].asset_materialization is not None:
+            meta = loaded[0].asset_materialization.metadata
+            spans[crypto] = DataSpan(
+                pd.Timestamp(str(meta[FIRST_BAR].value)), pd.Timestamp(str(meta[LAST_BAR].value))
+            )
+        else:
+            pending.append(crypto)
+    return RecordedData(spans, rejected, pending)
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,13 @@ class FoldUpdate:
 
 
 def fold_update(instance: dg.DagsterInstance, sweep: Sweep) -> FoldUpdate:
-    plan = plan_from_spans(sweep.config, recorded_spans(instance, sweep))
+    """The folds the recorded data covers, and which of them are new. No fold is planned while a crypto
+    has never been loaded: the shared origin and end depend on every crypto's span."""
+    data = recorded_data(instance, sweep)
+    if data.pending:
+        waiting = dict.fromkeys(data.pending, "its ohlcv partition has not been materialized yet")
+        return FoldUpdate(SweepPlan(sweep.config, (), data.rejected | waiting), [])
+    plan = plan_from_spans(sweep.config, data.spans, data.rejected)
     existing = set(instance.get_dynamic_partitions(sweep.keys.folds_partitions.name))
     return FoldUpdate(plan, [f for f in plan.fold_ids if f not in existing])
 

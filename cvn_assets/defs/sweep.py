@@ -45,5 +45,11 @@ def model_threads(config: SweepConfig, instance: dg.DagsterInstance) -> int:
     split across the runs the instance may execute at once, so concurrent runs do not oversubscribe."""
     if config.runtime.threads != "auto":
         return int(config.runtime.threads)
-    concurrent = getattr(instance.run_coordinator, "max_concurrent_runs", None) or 1
-    return max(1, (os.cpu_count() or 1) // max(1, concurrent))
+    return max(1, (os.cpu_count() or 1) // concurrent_runs(instance))
+
+
+def concurrent_runs(instance: dg.DagsterInstance) -> int:
+    """How many runs the instance executes at once (its run queue's limit; 1 without a queue)."""
+    queue = instance.get_concurrency_config().run_queue_config
+    limit = queue.max_concurrent_runs if queue is not None else 1
+    return limit if limit and limit > 0 else os.cpu_count() or 1  # -1 / 0: unlimited

@@ -133,7 +133,10 @@ def over_trading(
 ) -> list[dict[str, Any]]:
     """Variants whose OOS trade count in a crypto x fold x cost is more than `ratio` times the median of
     their sibling variants' (the signature of the old LightGBM threshold bug) and more than `min_trades`
-    (so that one trade beside siblings that never traded is not called over-trading)."""
+    (so that one trade beside siblings that never traded is not called over-trading).
+
+    When most siblings never trade (a median of 0 gives no scale), the reference is the median of the
+    siblings that do trade; a variant trading alone is compared with `min_trades` only."""
     r = finetune_results.c
     rows = conn.execute(
         sa.select(r.crypto, r.fold_id, r.cost_bps, r.variant, r.n_trades_test).where(
@@ -150,6 +153,9 @@ def over_trading(
             if not siblings:
                 continue
             median = float(np.median(siblings))
+            trading = [t for t in siblings if t > 0]
+            if median == 0 and trading:
+                median = float(np.median(trading))
             if n > ratio * median and n > min_trades:
                 problems.append(
                     {
