@@ -128,7 +128,8 @@ class SweepLauncher:
                 attribute="defs",
                 working_directory=None,
                 location_name=LOCATION,
-            ),  # fmt: skip
+            ),
+            code_server_log_level="WARNING",
         )
 
     def close(self) -> None:
