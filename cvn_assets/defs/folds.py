@@ -1,7 +1,9 @@
 """Folds grow with the data: new fold keys are planned from what the `ohlcv` materializations recorded
 (each crypto's first and last bar), never from the data itself, so planning is cheap and loading the code
 location reads nothing. The sensor adds the keys of folds the data now covers and requests their
-crypto x fold partitions in the same tick; `cvn sweep` adds them through the same function."""
+crypto x fold partitions in the same tick. No fold is planned until every crypto has been loaded (or
+rejected): the folds' shared origin and end depend on every crypto's span. `cvn sweep` leaves new folds
+to the sensor and adds them through the same function only when the sensor is stopped."""
 
 from __future__ import annotations
 
