@@ -26,7 +26,6 @@ from dagster_graphql.cli import execute_query
 
 from cvn_assets.core.errors import CvnError
 from cvn_assets.defs.folds import add_new_folds, fold_update
-from cvn_assets.defs.keys import partition_key
 from cvn_assets.defs.sweep import Sweep
 
 LOCATION = "cvn_assets"  # as in workspace.yaml
@@ -284,14 +283,15 @@ def launch_sweep(
             )
             launcher.outcome(ohlcv_runs, outcome)
             loaded = {c for c, run in ohlcv_runs.items() if run.status == dg.DagsterRunStatus.SUCCESS}
-            plan = fold_update(instance, sweep).plan
-            new_folds = [f for f in plan.fold_ids if f not in folds_before]
+            update = fold_update(instance, sweep)
+            new_folds = [f for f in update.plan.fold_ids if f not in folds_before]
             if new_folds:
                 on_progress(f"  new folds: {', '.join(new_folds)}")
-            partitions = [
-                str(partition_key(c, f)) for f in plan.fold_ids for c in plan.cryptos if c in loaded
+            keys = [
+                k for k in update.partitions(update.plan.fold_ids) if k.keys_by_dimension["crypto"] in loaded
             ]
-            new_partitions = [p for p in partitions if p.split("|")[1] in new_folds]
+            partitions = [str(k) for k in keys]
+            new_partitions = [str(k) for k in keys if k.keys_by_dimension["fold"] in new_folds]
             if new_partitions and launcher.sensor_running():
                 requested = launcher.await_sensor_runs(new_partitions, started_at)
             else:

@@ -56,16 +56,39 @@ class SweepPlan:
         raise KeyError(f"fold '{fold_id}' is not in the plan of sweep {self.run_id} (folds: {self.fold_ids})")
 
 
+def _configured_origin(config: SweepConfig) -> pd.Timestamp | None:
+    return pd.Timestamp(config.folds.origin, tz="UTC") if config.folds.origin else None
+
+
 def fold_of(config: SweepConfig, fold_id: str) -> Fold:
     """The fold a fold id (a partition key) stands for under this config: no data needed."""
-    origin = pd.Timestamp(config.folds.origin, tz="UTC") if config.folds.origin else None
     return fold_from_id(
         fold_id,
         timeframe=config.timeframe,
         settings=config.folds,
         purge_bars=config.purge_bars,
-        origin=origin,
+        origin=_configured_origin(config),
     )
+
+
+def _leave_out(
+    usable: dict[str, DataSpan], rejected: dict[str, str], start: pd.Timestamp | None, need: pd.Timedelta
+) -> None:
+    """Move to `rejected` every crypto whose span cannot hold one fold from `start` (None: from its own
+    first bar), naming its span."""
+    for crypto, span in list(usable.items()):
+        begin = span.first_bar if start is None else start
+        if span.first_bar > begin or span.last_bar - begin < need:
+            problem = (
+                "shorter than one fold needs"
+                if start is None
+                else f"which does not hold one fold from the origin {start}"
+            )
+            rejected[crypto] = (
+                f"its data covers {span.first_bar} to {span.last_bar}, {problem} "
+                f"({need}: train + validation + test + purges)"
+            )
+            del usable[crypto]
 
 
 def plan_from_spans(
@@ -76,32 +99,17 @@ def plan_from_spans(
     rejected = dict(rejected or {})
     need = plan_span(config.folds, config.timeframe, config.purge_bars)
     usable = dict(spans)
-    if config.folds.origin is None:
+    origin = _configured_origin(config)
+    if origin is None:
         # A crypto too short on its own would also push the shared origin past the others' data.
-        for crypto, span in spans.items():
-            if span.last_bar - span.first_bar < need:
-                rejected[crypto] = (
-                    f"its data covers {span.first_bar} to {span.last_bar}, shorter than one fold needs "
-                    f"({need}: train + validation + test + purges)"
-                )
-                del usable[crypto]
-    if not usable:
-        return SweepPlan(config=config, folds=(), rejected=rejected)
-    # The latest first bar, moved on to the next midnight: fold windows then start on calendar days and
-    # their ids read as dates.
-    origin = (
-        pd.Timestamp(config.folds.origin, tz="UTC")
-        if config.folds.origin
-        else max(s.first_bar for s in usable.values()).ceil("D")
-    )
-    for crypto, span in list(usable.items()):
-        if span.first_bar > origin or span.last_bar - origin < need:
-            rejected[crypto] = (
-                f"its data covers {span.first_bar} to {span.last_bar}, which does not hold one fold from "
-                f"the origin {origin} ({need}: train + validation + test + purges)"
-            )
-            del usable[crypto]
-    if not usable:
+        _leave_out(usable, rejected, None, need)
+        if usable:
+            # The latest first bar, moved on to the next midnight: fold windows then start on calendar days
+            # and their ids read as dates.
+            origin = max(s.first_bar for s in usable.values()).ceil("D")
+    if origin is not None:
+        _leave_out(usable, rejected, origin, need)
+    if origin is None or not usable:
         return SweepPlan(config=config, folds=(), rejected=rejected)
     folds = plan_folds(
         origin,
