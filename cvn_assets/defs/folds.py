@@ -85,7 +85,7 @@ def build_fold_sensor(sweep: Sweep) -> dg.SensorDefinition:
     @dg.sensor(
         name=keys.fold_sensor,
         job_name=keys.sweep_job,
-        minimum_interval_seconds=10,  # cheap: it reads the instance, never the data
+        minimum_interval_seconds=5,  # cheap: it reads the instance, never the data
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Adds the folds of sweep {sweep.name} that every crypto's recorded bars now cover (test "
         "window plus the labels' horizon) and requests their crypto x fold partitions.",
