@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from cvn_assets.core.config import SweepConfig, load_sweeps
+from cvn_assets.defs.automation import build_automation_sensor, with_automation
 from cvn_assets.defs.checks import build_checks, results_store_spec
 from cvn_assets.defs.data_assets import build_data_assets
 from cvn_assets.defs.economics_assets import build_economics_assets
@@ -28,19 +29,23 @@ from cvn_assets.store.engine import cvn_home
 
 
 def sweep_definitions(sweep: Sweep) -> dg.Definitions:
-    """One sweep's graph: assets, checks, jobs and the new-folds sensor, all under the sweep's name."""
+    """One sweep's graph: assets, checks, jobs, the new-folds sensor and the scheduled refresh, all under
+    the sweep's name."""
     hp_asset, *hp_checks = build_hyperparameter_assets(sweep)
     return dg.Definitions(
-        assets=[
-            *build_data_assets(sweep),
-            hp_asset,
-            *build_model_assets(sweep),
-            *build_economics_assets(sweep),
-            results_store_spec(sweep),
-        ],
+        assets=with_automation(
+            sweep,
+            [
+                *build_data_assets(sweep),
+                hp_asset,
+                *build_model_assets(sweep),
+                *build_economics_assets(sweep),
+                results_store_spec(sweep),
+            ],
+        ),
         asset_checks=[*hp_checks, *build_checks(sweep)],
         jobs=build_jobs(sweep),
-        sensors=[build_fold_sensor(sweep)],
+        sensors=[build_fold_sensor(sweep), build_automation_sensor(sweep)],
     )
 
 

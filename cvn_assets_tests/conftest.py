@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -113,18 +115,39 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         upgrade(url)
         yield url
         return
-    server_url = request.getfixturevalue("postgres_server")
+    with fresh_database(request.getfixturevalue("postgres_server")) as url:
+        upgrade(url)
+        yield url
+        get_engine(url).dispose()
+
+
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the session's PostgreSQL server, dropped afterwards."""
     name = f"cvn_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = server_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    yield url
-    get_engine(url).dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def dagster_instance(request: pytest.FixtureRequest) -> Iterator[dg.DagsterInstance]:
+    """A real Dagster instance with its own storage on SQLite or on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        with dg.instance_for_test() as instance:
+            yield instance
+        return
+    with fresh_database(request.getfixturevalue("postgres_server")) as url:
+        dagster_url = url.replace("+psycopg://", "+psycopg2://")  # dagster-postgres speaks psycopg2
+        overrides = {"storage": {"postgres": {"postgres_url": dagster_url}}}
+        with dg.instance_for_test(overrides=overrides) as instance:
+            yield instance
 
 
 @pytest.fixture

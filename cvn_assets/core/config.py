@@ -1,8 +1,9 @@
 """The typed sweep config: a YAML file the user edits, validated on load.
 
 Every key is declared here; an unknown key, a wrong type or an out-of-range value fails at load with
-the key named. `run_id` is the sweep's name plus a fingerprint of the whole config, so a changed
-config writes new result rows beside the old ones and an unchanged one replaces its own.
+the key named. `run_id` is the sweep's name plus a fingerprint of the config (all of it but `operations`,
+the schedule, which changes no result), so a changed config writes new result rows beside the old ones
+and an unchanged one replaces its own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -196,6 +198,29 @@ class RuntimeSettings(_Strict):
     threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
 
 
+class OperationsSettings(_Strict):
+    """How the sweep is kept up to date in Dagster. Not part of the run_id: changing the schedule changes
+    no result row."""
+
+    # On each tick the sweep's bars are reloaded and every crypto x fold partition that is missing or stale
+    # (its code or an upstream data version changed) is requested. Default: Mondays 06:00.
+    cron: str = Field("0 6 * * 1", pattern=r"^\s*\S+(\s+\S+){4}\s*$")
+    timezone: str = Field("UTC", min_length=1)
+    # At most this many crypto x fold partitions requested per evaluation; the rest follow on the next ones.
+    max_partitions_per_tick: int = Field(20, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {value!r}: use an IANA name such as UTC or Europe/Zurich"
+            ) from None
+        return value
+
+
 class SweepConfig(_Strict):
     # The key prefix, group and job names of the sweep in Dagster: letters, digits and underscores.
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
@@ -217,6 +242,7 @@ class SweepConfig(_Strict):
     baselines: BaselineSettings = BaselineSettings()
     seed: int = 42
     runtime: RuntimeSettings = RuntimeSettings()
+    operations: OperationsSettings = OperationsSettings()
 
     @field_validator("models", mode="before")
     @classmethod
@@ -242,7 +268,8 @@ class SweepConfig(_Strict):
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.model_dump(mode="json"), length=12)
+        # What the rows depend on: the schedule (operations) does not change a result.
+        return fingerprint(self.model_dump(mode="json", exclude={"operations"}), length=12)
 
     @property
     def run_id(self) -> str:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from cvn_assets.core.baselines import BASELINE_TYPES
 from cvn_assets.core.config import SweepConfig
+from cvn_assets.defs.automation import run_with_asset
 from cvn_assets.defs.keys import crypto_and_fold
 from cvn_assets.defs.metadata import rows_table
 from cvn_assets.defs.resources import ResultsStore
@@ -124,6 +125,7 @@ def build_checks(sweep: Sweep) -> list[dg.AssetChecksDefinition]:
             asset=keys.economics(cost),
             description=f"{description} (cost {cost} bps)",
             partitions_def=partitions,
+            automation_condition=run_with_asset(),
         )
         for cost in cfg.costs_bps
         for name, (description, _) in AUDITS.items()

@@ -5,6 +5,7 @@ and the rate of fallbacks over the models' recent trainings."""
 import dagster as dg
 
 from cvn_assets import steps
+from cvn_assets.defs.automation import run_with_asset
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.hyperparams.model_params import (
@@ -62,6 +63,7 @@ def build_hyperparameter_assets(sweep: Sweep) -> list[dg.AssetsDefinition | dg.A
         name=keys.coverage_check.name,
         blocking=True,
         partitions_def=keys.crypto_fold_partitions,
+        automation_condition=run_with_asset(),
         description="Every required hyperparameter key of the configured models and active ensembles is set "
         "(environment or ftf_config). Blocking: below 100% no model trains, unless hpo.allow_fallback makes it a warning.",
     )

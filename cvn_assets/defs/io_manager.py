@@ -7,6 +7,7 @@ partition to materialize first, not a FileNotFoundError on a pickle path.
 
 from __future__ import annotations
 
+import os
 import pickle
 from typing import Any
 
@@ -22,8 +23,16 @@ class PickledArtifacts(dg.UPathIOManager):
     extension = ".pkl"
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
-        with path.open("wb") as file:
+        if path.protocol not in ("", "file", "local"):  # an object store shows an object once it is whole
+            with path.open("wb") as file:
+                pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
+            return
+        # A local file is replaced atomically: a run reading it meanwhile (the bars of a crypto while they
+        # reload) sees the old value or the new one, never half of one.
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        with partial.open("wb") as file:
             pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial.path, path.path)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         try:
