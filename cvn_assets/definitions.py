@@ -75,6 +75,8 @@ def build_definitions(
 warnings.filterwarnings(
     "ignore", message=".*partitions_def on an AssetCheckSpec.*", category=dg.PreviewWarning
 )
+# Likewise the scheduled refresh's own batching condition, which needs the code server (a beta parameter).
+warnings.filterwarnings("ignore", message=".*use_user_code_server.*", category=dg.BetaWarning)
 
 
 @dg.definitions
