@@ -54,10 +54,6 @@ def _partitions(requested: dict[str, set[str]], asset: str) -> set[str]:
     return requested.get(asset, set())
 
 
-def _crypto_fold(requested: dict[str, set[str]]) -> dict[str, set[str]]:
-    return {k: v for k, v in requested.items() if "|" in next(iter(v))}
-
-
 def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     tmp_path: Path, dagster_instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,8 +104,9 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     assert f"{economics}:no_over_trading" in first
     assert f"{keys.hyperparameters.to_user_string()}:hyperparameters_complete" in first
     reload_bars()
-    second = _crypto_fold(ticks.at(after + dt.timedelta(seconds=30)))
+    second = ticks.at(after + dt.timedelta(seconds=30))
     assert _partitions(second, features) == {f"SYNA|{f1}"}
+    assert all(partitions == {f"SYNA|{f1}"} for partitions in second.values())
     assert ticks.at(after + dt.timedelta(seconds=60)) == {}
 
     for crypto in config.cryptos:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dagster as dg
 
 from cvn_assets.core.errors import ConfigError
+from cvn_assets.defs.keys import split_partition_key
 from cvn_assets.defs.sweep import Sweep
 
 AC = dg.AutomationCondition
@@ -56,14 +57,9 @@ class OldestPartitions(dg.AutomationCondition):
         keys = candidates.expensively_compute_partition_keys()
         if len(keys) <= self.limit:
             return dg.AutomationResult(context, candidates)
-        chosen = sorted(keys, key=_oldest_first)[: self.limit]
+        chosen = sorted(keys, key=lambda key: split_partition_key(key)[::-1])[: self.limit]  # fold, crypto
         subset = context.asset_graph_view.compute_intersection_with_partition_keys(set(chosen), candidates)
         return dg.AutomationResult(context, subset)
-
-
-def _oldest_first(key: str) -> tuple[str, str]:
-    crypto, fold_id = key.split("|")  # a crypto x fold key: dimensions in name order
-    return fold_id, crypto
 
 
 def _handled() -> dg.AutomationCondition:

@@ -105,9 +105,13 @@ def partition_key(crypto: str, fold_id: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"crypto": crypto, "fold": fold_id})
 
 
-def crypto_and_fold(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[str, str]:
-    key = context.partition_key
+def split_partition_key(key: str) -> tuple[str, str]:
+    """crypto and fold of a crypto x fold key: a MultiPartitionKey, or its string (dimensions in name order)."""
     if isinstance(key, dg.MultiPartitionKey):
         return key.keys_by_dimension["crypto"], key.keys_by_dimension["fold"]
-    crypto, fold_id = key.split("|")  # dimensions in name order: crypto, fold
+    crypto, fold_id = key.split("|")
     return crypto, fold_id
+
+
+def crypto_and_fold(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[str, str]:
+    return split_partition_key(context.partition_key)
