@@ -7,6 +7,7 @@ which is how the orchestration overhead is measured on identical work.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,10 +126,12 @@ def train_model(
     storage_url: str | None = None,
     meta: ModelHyperparams | None = None,
     threads: int | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> TrainedArtifact:
     """Fixed mode trains with the resolved defaults; search mode runs (or resumes) the Optuna study stored
     in the results database at `storage_url`, then trains its winner through the same `train_one`. `meta`
-    holds the meta-labeler's hyperparameters when harness.meta_labeling is enabled."""
+    holds the meta-labeler's hyperparameters when harness.meta_labeling is enabled. `on_wait` hears when
+    another run is searching the same study (this one waits for it)."""
     hp.require_complete()
     if meta is not None:
         meta.require_complete()
@@ -146,6 +149,7 @@ def train_model(
             seed=cfg.seed,
             threads=threads or default_threads(cfg),
             class_balance=cfg.harness.class_balance,
+            on_wait=on_wait,
         )
     return train_one(
         model_name,

@@ -5,6 +5,7 @@ its study lives in the results database, where an interrupted search resumes."""
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import optuna
@@ -182,3 +183,27 @@ def test_study_is_stored_in_the_results_database_on_both_dialects(dataset: FoldD
             {"id": summary.trial_id},
         ).one()
     assert tuple(stored) == ("run/logreg/SYNA/f001/x", summary.trial_number)
+
+
+def test_one_search_at_a_time_per_study_on_both_dialects(
+    dataset: FoldDataset, db_url: str, tmp_path: Path
+) -> None:
+    """Two runs of one partition search its study at once: the second waits for the first, then resumes the
+    finished study; the study holds exactly n_trials and both pick a clean search's winner."""
+    name, waited = "run/xgboost/SYNA/f001/x", []
+
+    def one_search() -> tuple[dict, int]:
+        params, summary = hpo.search(
+            "xgboost", dataset, searched("xgboost"), SETTINGS, storage_url=db_url, name=name, seed=SEED,
+            threads=THREADS, class_balance="balanced", on_wait=waited.append,
+        )  # fmt: skip
+        return params, summary.trial_id
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = [f.result() for f in [pool.submit(one_search), pool.submit(one_search)]]
+    assert len(waited) == 1 and "being searched by another run; waiting" in waited[0] and name in waited[0]
+    trials = _trials(db_url, name)
+    assert len(trials) == SETTINGS.n_trials and all(t.state in hpo.FINISHED for t in trials)
+    assert first == second
+    clean, _ = _search("xgboost", dataset, _sqlite(tmp_path, "clean.db"), name=name)
+    assert first[0] == clean

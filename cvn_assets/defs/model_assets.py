@@ -55,6 +55,7 @@ def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
             results_store.database_url,
             meta=hyperparameters.get(META_LABEL),
             threads=model_threads(cfg, context.instance),
+            on_wait=context.log.warning,
         )
         for event in artifact.events:
             context.log.info(f"{event.name} {event.fields}")

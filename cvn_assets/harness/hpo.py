@@ -13,16 +13,28 @@
   a writer thread while the next trial trains: sampling and pruning read every earlier trial at every
   step, and doing those reads and writes against the database cost a quarter of the search time. A crash
   loses only the trials not yet written (the one running, and at most the one being written).
+- One search at a time per study: `database_lock` holds the study's name for the whole search (a
+  PostgreSQL session advisory lock, or a file lock beside a SQLite database), released when the search
+  ends or its process dies. A second search of the same study waits, then resumes it: it finds the
+  trials the first stored and runs only what is missing (none when the first finished), so two runs of
+  one partition never run the study twice over or pick different winners.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy as sa
 
 from cvn_assets.core.config import HpoSettings
 from cvn_assets.core.datasets import FoldDataset
@@ -32,12 +44,63 @@ from cvn_assets.harness.metrics import log_loss
 from cvn_assets.harness.nodes.class_balance import balance_classes
 from cvn_assets.harness.train import fit_adapter
 
+log = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
+_storage_lock = threading.Lock()
+
+
 @cache
+def _lock_engine(url: str) -> sa.Engine:
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+@contextmanager
+def database_lock(url: str, name: str, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """An exclusive lock on `name` in the database at `url`, across processes and machines: a PostgreSQL
+    session advisory lock, or a file lock beside a SQLite database. Released on exit or when the holder's
+    process dies. A second holder calls `on_wait` once, then blocks until the lock is free."""
+    if url.startswith("postgresql"):
+        key = int(fingerprint(name, length=15), 16)  # 60 bits: fits PostgreSQL's bigint lock key
+        with _lock_engine(url).connect() as conn:
+            if not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar():
+                on_wait()
+                conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
+            conn.commit()  # the lock is the session's: no transaction stays open while it is held
+            try:
+                yield
+            finally:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                conn.commit()
+        return
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:":  # a private in-memory database: nobody to share it with
+        yield
+        return
+    locks = Path(database).resolve().with_name(Path(database).name + ".locks")
+    locks.mkdir(exist_ok=True)
+    with (locks / f"{fingerprint(name, length=16)}.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def storage_for(url: str) -> optuna.storages.RDBStorage:
-    """One storage (and connection pool) per database per process; Optuna creates its tables on first use."""
+    """One storage (and connection pool) per database per process. Optuna creates its tables on first use:
+    under a lock, so two runs starting on a fresh database do not both create them."""
+    with _storage_lock, database_lock(url, "optuna-schema"):
+        return _storage(url)
+
+
+@cache
+def _storage(url: str) -> optuna.storages.RDBStorage:
     engine_kwargs: dict[str, Any] = (
         {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     )
@@ -70,13 +133,37 @@ def search(
     seed: int,
     threads: int,
     class_balance: str,
+    on_wait: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], SearchSummary]:
     """Run (or resume) the study until it holds `settings.n_trials` finished trials or times out; return
-    the winning parameters (defaults overlaid with the best trial's) and how they were found."""
+    the winning parameters (defaults overlaid with the best trial's) and how they were found. The study is
+    claimed for the whole search (`database_lock`): `on_wait` hears when another search holds it."""
     if not hp.ranges:
         raise ValueError(f"{model_name}: HPO search needs at least one resolved range; none are configured")
     started = time.perf_counter()
     storage = storage_for(storage_url)
+    waiting = (
+        f"HPO study {name} is being searched by another run; waiting for it to finish, then resuming it "
+        "with the trials that run stored"
+    )
+    with database_lock(storage_url, f"study:{name}", lambda: (on_wait or log.warning)(waiting)):
+        return _search(
+            model_name, dataset, hp, settings, storage, name, seed, threads, class_balance, started
+        )
+
+
+def _search(
+    model_name: str,
+    dataset: FoldDataset,
+    hp: SearchSpace,
+    settings: HpoSettings,
+    storage: optuna.storages.RDBStorage,
+    name: str,
+    seed: int,
+    threads: int,
+    class_balance: str,
+    started: float,
+) -> tuple[dict[str, Any], SearchSummary]:
     stored = optuna.create_study(storage=storage, study_name=name, direction="minimize", load_if_exists=True)
     stored_id = storage.get_study_id_from_name(name)
     done = [t for t in stored.get_trials(deepcopy=False) if t.state in FINISHED]
