@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from cvn_assets.core.config import SweepConfig, load_sweeps
+from cvn_assets.defs.alerts import build_alerts_sensor
 from cvn_assets.defs.automation import build_automation_sensor, with_automation
 from cvn_assets.defs.checks import build_checks, results_store_spec
 from cvn_assets.defs.data_assets import build_data_assets
@@ -56,9 +57,11 @@ def build_definitions(
     results_store: ResultsStore | None = None,
 ) -> dg.Definitions:
     artifacts = artifacts_dir or cvn_home() / "artifacts"
+    sweeps = [Sweep.of(config) for config in configs]
     return dg.Definitions.merge(
-        *(sweep_definitions(Sweep.of(config)) for config in configs),
+        *(sweep_definitions(sweep) for sweep in sweeps),
         dg.Definitions(
+            sensors=[build_alerts_sensor(sweeps)],
             resources={
                 "io_manager": ArtifactStore(base_dir=str(artifacts)),
                 "results_store": results_store or results_store_from_env(),

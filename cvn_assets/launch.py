@@ -25,6 +25,7 @@ from dagster._daemon.controller import all_daemons_healthy
 from dagster_graphql.cli import execute_query
 
 from cvn_assets.core.errors import CvnError
+from cvn_assets.defs.alerts import step_error
 from cvn_assets.defs.folds import add_new_folds, fold_update
 from cvn_assets.defs.sweep import Sweep
 
@@ -247,18 +248,10 @@ class SweepLauncher:
                             f"{evaluation.asset_check_key.to_user_string()}{why}"
                         )
                 elif partition not in into.failures:
-                    into.failures[partition] = _first_line(event)
+                    into.failures[partition] = step_error(event)
             if run.status != dg.DagsterRunStatus.SUCCESS and partition not in into.failures:
                 into.failures[partition] = f"run {run.run_id} ended {run.status.value}"
         return into
-
-
-def _first_line(event: dg.DagsterEvent) -> str:
-    error = event.step_failure_data.error if event.step_failure_data else None
-    while error is not None and error.cause is not None:  # Dagster wraps the user's error: report the cause
-        error = error.cause
-    message = error.message.strip() if error else "step failed"
-    return f"{event.step_key}: {message.splitlines()[0] if message else 'step failed'}"
 
 
 def launch_sweep(

@@ -162,3 +162,56 @@ def graphql(url: str, query: str, variables: dict | None = None) -> dict:
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
+
+
+class Receiver:
+    """What an HTTP receiver on loopback got: each POST's path and body. `down` makes it answer 503."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.down = False
+        self.refused = 0
+        self.received: list[tuple[str, bytes]] = []
+
+    def take(self) -> list[tuple[str, bytes]]:
+        taken, self.received = self.received, []
+        return taken
+
+
+@contextmanager
+def http_receiver() -> Iterator[Receiver]:
+    """An alert receiver on loopback: a webhook at any path, and Slack's chat.postMessage under /api/."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    port = free_port()
+    receiver = Receiver(f"http://127.0.0.1:{port}")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if receiver.down:
+                receiver.refused += 1
+                self.send_response(503)
+                self.end_headers()
+                return
+            receiver.received.append((self.path, body))
+            answer = json.dumps({"ok": True, "channel": "C1", "ts": "1.0"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -53,3 +54,16 @@ def concurrent_runs(instance: dg.DagsterInstance) -> int:
     queue = instance.get_concurrency_config().run_queue_config
     limit = queue.max_concurrent_runs if queue is not None else 1
     return limit if limit and limit > 0 else os.cpu_count() or 1  # -1 / 0: unlimited
+
+
+def sweep_of_run(run: dg.DagsterRun, sweeps: Mapping[str, Sweep]) -> Sweep | None:
+    """The sweep a run belongs to: its `cvn/sweep` tag, else its job, else the assets it selected (a UI
+    materialization of the sweep's assets runs Dagster's implicit job, untagged). None: another location's."""
+    if run.tags.get("cvn/sweep") in sweeps:
+        return sweeps[run.tags["cvn/sweep"]]
+    for sweep in sweeps.values():
+        if run.job_name in (sweep.keys.ohlcv_job, sweep.keys.sweep_job, sweep.keys.audit_job):
+            return sweep
+    selected = {key.path[0] for key in run.asset_selection or ()}
+    selected |= {key.asset_key.path[0] for key in run.asset_check_selection or ()}
+    return sweeps[selected.pop()] if len(selected) == 1 and next(iter(selected)) in sweeps else None
