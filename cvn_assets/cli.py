@@ -23,6 +23,7 @@ from cvn_assets.core.config import (
 )
 from cvn_assets.core.errors import ConfigError, CvnError
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
+from cvn_assets.core.timeframes import parse_duration
 from cvn_assets.harness.registry import hyperparameter_owners
 from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.hyperparams.seeding import SeedAction, apply_seed, load_values, plan_seed, seed_values
@@ -156,6 +157,45 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _window(text: str) -> pd.Timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    """Where each served sweep's time went: per asset and per model, from the Dagster event log."""
+    import dagster as dg
+
+    from cvn_assets.defs.perf import sweep_perf
+    from cvn_assets.defs.sweep import Sweep
+
+    _prepare_home(args.home)
+    served = {s.name: s.config for s in load_sweeps()}
+    if args.sweep and args.sweep not in served:
+        raise CvnError(f"--sweep {args.sweep}: no such sweep is served; served: {', '.join(sorted(served))}")
+    names = [args.sweep] if args.sweep else sorted(served)
+    with dg.DagsterInstance.get() as instance:
+        for name in names:
+            perf = sweep_perf(instance, Sweep.of(served[name]), args.since.to_pytimedelta())
+            runs = perf.runs
+            print(f"\n== sweep {name}: {runs.runs} finished runs since {perf.since:%Y-%m-%d %H:%M} UTC ==")
+            if not runs.runs:
+                continue
+            print(
+                f"run time p50 {runs.p50_s:.1f} s, p95 {runs.p95_s:.1f} s, max {runs.max_s:.1f} s; "
+                f"{runs.outside_steps_share:.0%} of it outside the steps (Dagster's own: process start, "
+                "event writes)"
+            )
+            with pd.option_context("display.width", 200, "display.float_format", "{:.2f}".format):
+                print(perf.assets.to_string(index=False))
+                if not perf.models.empty:
+                    print("\nper model, all its steps in a run:")
+                    print(perf.models.drop(columns="asset").to_string(index=False))
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     _prepare_home(args.home)
     url = database_url()
@@ -268,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("demo", cmd_sweep, "the default sweep on the embedded default (same as `sweep` without --config)")
     add("plan", cmd_plan, "print the fold plan derived from the data")
     add("summary", cmd_summary, "print variants vs baselines per cost for a sweep already run")
+    perf = sub.add_parser(
+        "perf", help="where the time goes: p50/p95/max per asset and model, from the event log"
+    )
+    perf.add_argument("--sweep", help="one served sweep (default: every one)")
+    perf.add_argument("--since", type=_window, default="7d", help="how far back, e.g. 7d, 12h (default: 7d)")
+    perf.add_argument("--home")
+    perf.set_defaults(handler=cmd_perf)
     db = sub.add_parser("db", help="results database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser(

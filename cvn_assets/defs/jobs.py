@@ -19,7 +19,7 @@ def build_jobs(sweep: Sweep) -> list[dg.UnresolvedAssetJobDefinition]:
     keys, tags = sweep.keys, sweep.run_tags()
     downstream = (
         dg.AssetSelection.key_prefixes([sweep.name])
-        - dg.AssetSelection.assets(keys.ohlcv, keys.results_store)
+        - dg.AssetSelection.assets(keys.ohlcv, keys.results_store, keys.perf)
         - dg.AssetSelection.checks(*audit_check_keys(sweep))
     )
     return [

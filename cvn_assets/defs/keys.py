@@ -61,6 +61,10 @@ class SweepKeys:
         return self._key("results_store")
 
     @property
+    def perf(self) -> dg.AssetKey:
+        return self._key("sweep_perf")
+
+    @property
     def coverage_check(self) -> dg.AssetCheckKey:
         return dg.AssetCheckKey(self.hyperparameters, "hyperparameters_complete")
 

@@ -1,0 +1,132 @@
+"""Where a sweep's time goes, read from the Dagster event log: each finished run of the sweep since a moment,
+its wall time (from its launch, so the run process's start counts, to its end), and each step's time
+(STEP_START to its end). `cvn perf` prints the figures; the sweep's
+`sweep_perf` asset records them as numeric metadata, so the UI plots them over time. The arithmetic is in
+`core/timings.py`."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from cvn_assets.core.timings import RunSummary, RunTiming, StepTiming, per_asset, per_model, per_run
+from cvn_assets.defs.metadata import rows_table
+from cvn_assets.defs.sweep import Sweep, sweep_of_run
+
+DEFAULT_WINDOW = "7d"
+STEP_ENDS = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
+MODEL_GROUPS = {"model": "_model", "predictions": "_predictions", "ensemble": ""}
+
+
+@dataclass(frozen=True)
+class SweepPerf:
+    sweep: str
+    since: datetime
+    runs: RunSummary
+    assets: pd.DataFrame  # core.timings.COLUMNS, one row per asset
+    models: pd.DataFrame  # the same columns, one row per model
+
+
+def step_asset(sweep: Sweep, step_key: str) -> tuple[str, str | None]:
+    """The asset a step materializes, as its path inside the sweep, and the model it trains or predicts
+    with: `demo__model__xgboost_model` -> (`model/xgboost_model`, `xgboost`). A check step keeps its name."""
+    prefix = f"{sweep.name}__"
+    if not step_key.startswith(prefix):
+        return step_key.removeprefix(f"{sweep.name}_"), None
+    path = step_key[len(prefix) :].split("__")
+    group, name = (path[0], path[-1]) if len(path) > 1 else (None, path[0])
+    model = name.removesuffix(MODEL_GROUPS[group]) if group in MODEL_GROUPS else None
+    return "/".join(path), model
+
+
+def sweep_timings(
+    instance: dg.DagsterInstance, sweep: Sweep, since: datetime
+) -> tuple[list[RunTiming], list[StepTiming]]:
+    """The sweep's runs that finished since `since`, however launched, and their steps."""
+    runs: list[RunTiming] = []
+    steps: list[StepTiming] = []
+    records = instance.get_run_records(dg.RunsFilter(statuses=FINISHED, updated_after=since))
+    for record in records:
+        run = record.dagster_run
+        if (
+            record.start_time is None
+            or record.end_time is None
+            or sweep_of_run(run, {sweep.name: sweep}) is None
+        ):
+            continue
+        started: dict[str, float] = {}
+        launched = record.start_time  # from the launch (process start included) where the run was queued
+        events = instance.get_records_for_run(
+            run.run_id, of_type={dg.DagsterEventType.RUN_STARTING, dg.DagsterEventType.STEP_START, *STEP_ENDS}
+        ).records
+        for event in events:
+            entry = event.event_log_entry
+            kind = entry.dagster_event.event_type if entry.dagster_event else None
+            if kind == dg.DagsterEventType.RUN_STARTING:
+                launched = min(launched, entry.timestamp)
+            elif entry.step_key is None:
+                continue
+            elif kind == dg.DagsterEventType.STEP_START:
+                started[entry.step_key] = entry.timestamp
+            elif entry.step_key in started:
+                asset, model = step_asset(sweep, entry.step_key)
+                steps.append(
+                    StepTiming(run.run_id, asset, model, entry.timestamp - started.pop(entry.step_key))
+                )
+        runs.append(RunTiming(run.run_id, run.job_name, record.end_time - launched))
+    return runs, steps
+
+
+def sweep_perf(instance: dg.DagsterInstance, sweep: Sweep, window: timedelta) -> SweepPerf:
+    since = datetime.now(UTC) - window
+    runs, steps = sweep_timings(instance, sweep, since)
+    return SweepPerf(sweep.name, since, per_run(runs, steps), per_asset(steps), per_model(steps))
+
+
+def perf_metadata(perf: SweepPerf) -> dict[str, dg.MetadataValue]:
+    """Numeric metadata the UI plots across materializations: per asset and per model p50, p95 and max
+    (seconds), the run counts, and the share of run time outside the steps."""
+    meta: dict[str, dg.MetadataValue] = {"runs": dg.MetadataValue.int(perf.runs.runs)}
+    if perf.runs.runs:
+        meta |= {
+            "run p50 s": dg.MetadataValue.float(perf.runs.p50_s or 0.0),
+            "run p95 s": dg.MetadataValue.float(perf.runs.p95_s or 0.0),
+            "run max s": dg.MetadataValue.float(perf.runs.max_s or 0.0),
+            "share outside steps": dg.MetadataValue.float(perf.runs.outside_steps_share or 0.0),
+        }
+    for frame, label in ((perf.assets, "asset"), (perf.models, "model")):
+        for row in frame.itertuples():
+            name = row.asset if label == "asset" else f"model {row.model}"
+            meta |= {
+                f"{name} p50 s": dg.MetadataValue.float(row.p50_s),
+                f"{name} p95 s": dg.MetadataValue.float(row.p95_s),
+                f"{name} max s": dg.MetadataValue.float(row.max_s),
+                f"{name} runs": dg.MetadataValue.int(int(row.runs)),
+            }
+    table = pd.concat([perf.assets, perf.models], ignore_index=True)
+    meta["steps"] = rows_table(table.to_dict("records"), list(table.columns))
+    return meta
+
+
+def build_perf_asset(sweep: Sweep) -> dg.AssetsDefinition:
+    keys = sweep.keys
+
+    @dg.asset(
+        key=keys.perf,
+        group_name=keys.group("operations"),
+        kinds={"dagster"},
+        automation_condition=dg.AutomationCondition.on_cron(
+            sweep.config.operations.cron, sweep.config.operations.timezone
+        ),
+        description=f"Where sweep {sweep.name}'s time goes over the last {DEFAULT_WINDOW}: p50, p95 and max "
+        "duration per asset and per model, run counts, and the share of run time outside the steps "
+        "(Dagster's own overhead), read from the event log. Refreshed on the sweep's cron; `cvn perf` "
+        "prints the same.",
+    )
+    def sweep_perf_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        perf = sweep_perf(context.instance, sweep, pd.Timedelta(DEFAULT_WINDOW).to_pytimedelta())
+        return dg.MaterializeResult(metadata=perf_metadata(perf))
+
+    return sweep_perf_asset
