@@ -43,7 +43,11 @@ class Ticks:
         self.cursor = result.cursor
         requested: dict[str, set[str]] = {}
         for entry in result.results:
-            keys = entry.true_subset.expensively_compute_partition_keys()
+            subset = entry.true_subset
+            if not subset.is_partitioned:  # sweep_perf: requested or not
+                keys = {"(unpartitioned)"} if subset.size else set()
+            else:
+                keys = subset.expensively_compute_partition_keys()
             if keys:
                 name = entry.key.to_user_string()
                 requested[name] = {str(k) for k in keys}
@@ -77,6 +81,7 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     defs = definitions()
     ohlcv, features = keys.ohlcv.to_user_string(), keys.features.to_user_string()
     economics = keys.economics(config.costs_bps[0]).to_user_string()
+    perf, refreshed = keys.perf.to_user_string(), {"(unpartitioned)"}  # sweep_perf: on every cron tick
 
     def reload_bars() -> None:
         for crypto in config.cryptos:
@@ -97,7 +102,7 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     # The cron tick reloads the bars and requests the missing partitions, 3 per evaluation, oldest fold
     # first, every asset and check of each.
     first = ticks.at(after)
-    assert first.pop(ohlcv) == {"BARS", "SYNA"}
+    assert first.pop(ohlcv) == {"BARS", "SYNA"} and first.pop(perf) == refreshed
     f0, f1 = folds
     assert _partitions(first, features) == {f"BARS|{f0}", f"SYNA|{f0}", f"BARS|{f1}"}
     assert all(partitions == first[features] for partitions in first.values())
@@ -115,7 +120,7 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
 
     # A week later, all fresh: the bars are reloaded, and no partition is requested.
     next_week = after + dt.timedelta(days=7)
-    assert ticks.at(next_week) == {ohlcv: {"BARS", "SYNA"}}
+    assert ticks.at(next_week) == {ohlcv: {"BARS", "SYNA"}, perf: refreshed}
     reload_bars()
     assert ticks.at(next_week + dt.timedelta(seconds=30)) == {}
 
@@ -123,13 +128,13 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     # run), the old folds are not re-run, and the next cron tick requests exactly the new partitions.
     bars.iloc[: 24 * 180].to_csv(path, index=False)  # to 2021-06-30: one more fold
     week_3 = next_week + dt.timedelta(days=7)
-    assert ticks.at(week_3) == {ohlcv: {"BARS", "SYNA"}}
+    assert ticks.at(week_3) == {ohlcv: {"BARS", "SYNA"}, perf: refreshed}
     reload_bars()
     (new_fold,) = add_new_folds(instance, sweep).new_fold_ids
     assert ticks.at(week_3 + dt.timedelta(seconds=30)) == {}
     week_4 = week_3 + dt.timedelta(days=7)
     grown = ticks.at(week_4)
-    assert grown.pop(ohlcv) == {"BARS", "SYNA"}
+    assert grown.pop(ohlcv) == {"BARS", "SYNA"} and grown.pop(perf) == refreshed
     reload_bars()
     assert _partitions(grown, features) == {f"BARS|{new_fold}", f"SYNA|{new_fold}"}
     assert all(partitions == grown[features] for partitions in grown.values())
@@ -142,7 +147,7 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     ticks.defs = definitions()
     week_5 = week_4 + dt.timedelta(days=7)
     changed = ticks.at(week_5)
-    assert changed.pop(ohlcv) == {"BARS", "SYNA"}  # its code version is unchanged: reloaded on schedule
+    assert changed.pop(ohlcv) == {"BARS", "SYNA"} and changed.pop(perf) == refreshed  # its code version is unchanged: reloaded on schedule
     reload_bars()
     assert _partitions(changed, features) == {f"BARS|{f0}", f"SYNA|{f0}", f"BARS|{f1}"}
     assert _partitions(changed, economics) == changed[features]

@@ -1,0 +1,265 @@
+"""Single flight and run hygiene through the path users take: a real webserver and daemon over the shipped
+`dagster.yaml` (storage on SQLite or on the session's PostgreSQL, results in the same kind of database),
+backfills launched through the webserver's GraphQL API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import optuna
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from cvn_assets.core.config import SweepConfig, parse_config
+from cvn_assets.definitions import build_definitions
+from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.defs.sweep import Sweep
+from cvn_assets.launch import LAUNCH_BACKFILL, LOCATION, REPOSITORY
+from cvn_assets.run_launcher import PID_EVENT
+from cvn_assets.store.engine import upgrade
+from cvn_assets.store.schema import BASELINE_KEY, RESULT_KEY, finetune_baselines, finetune_results
+from cvn_assets_tests.conftest import fresh_database, hyperparameter_environ, small_raw_config
+from cvn_assets_tests.in_process import load_bars, run_partition
+from cvn_assets_tests.services import dagster_services, graphql
+from cvn_assets_tests.test_automation import Ticks
+
+REPO = Path(__file__).resolve().parents[1]
+VOLATILE = ["id", "created_at", "dagster_run_id"]
+N_TRIALS = 4
+
+
+@dataclass
+class Deployment:
+    home: Path  # CVN_HOME: artifacts (and the SQLite results database)
+    dagster_home: Path
+    db_url: str  # the results database
+    env: dict[str, str]
+    sweeps: list[SweepConfig]
+
+    def defs(self, artifacts: Path | None = None, db_url: str | None = None) -> dg.Definitions:
+        """The code location as the code server loads it (the same artifacts and results database)."""
+        return build_definitions(
+            self.sweeps,
+            artifacts_dir=artifacts or self.home / "artifacts",
+            results_store=ResultsStore(database_url=db_url or self.db_url),
+        )
+
+    def instance(self) -> dg.DagsterInstance:
+        return dg.DagsterInstance.from_config(str(self.dagster_home))
+
+
+def _raw_sweeps() -> list[dict]:
+    """A sweep in fixed mode and one in search mode; cron once a year: no scheduled tick during the test."""
+    common = {"costs_bps": [10], "operations": {"cron": "0 6 1 1 *"}}
+    search = {"mode": "search", "n_trials": N_TRIALS, "sampler_startup_trials": 2}
+    return [small_raw_config(name="fixed", **common), small_raw_config(name="search", hpo=search, **common)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    """The shipped embedded dagster.yaml, with run monitoring polling every 2 s and, for PostgreSQL, the
+    instance's and the results' storage on the session's server."""
+    home, dagster_home, sweeps_dir = tmp_path / "home", tmp_path / "home" / "dagster", tmp_path / "sweeps"
+    dagster_home.mkdir(parents=True)
+    sweeps_dir.mkdir()
+    configs = []
+    for raw in _raw_sweeps():
+        (sweeps_dir / f"{raw['name']}.yaml").write_text(yaml.safe_dump(raw))
+        configs.append(parse_config(raw))
+    instance_yaml = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    instance_yaml["run_monitoring"]["poll_interval_seconds"] = 2
+    env = {
+        **os.environ,
+        **hyperparameter_environ(),
+        "DAGSTER_HOME": str(dagster_home),
+        "CVN_HOME": str(home),
+        "CVN_SWEEPS_DIR": str(sweeps_dir),
+    }
+
+    def deploy(db_url: str) -> Deployment:
+        (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(instance_yaml))
+        upgrade(db_url)
+        return Deployment(home, dagster_home, db_url, {**env, "CVN_DATABASE_URL": db_url}, configs)
+
+    if request.param == "sqlite":
+        yield deploy(f"sqlite:///{home / 'results.db'}")
+        return
+    server = request.getfixturevalue("postgres_server")
+    with fresh_database(server) as dagster_db, fresh_database(server) as results_db:
+        instance_yaml["storage"] = {
+            "postgres": {"postgres_url": dagster_db.replace("+psycopg://", "+psycopg2://")}
+        }
+        yield deploy(results_db)
+
+
+def _backfill(url: str, job: str, partition: str) -> str:
+    params = {
+        "selector": {
+            "partitionSetName": f"{job}_partition_set",
+            "repositorySelector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY},
+        },
+        "partitionNames": [partition],
+    }
+    launched = graphql(url, LAUNCH_BACKFILL, {"params": params})["data"]["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return launched["backfillId"]
+
+
+def _wait_for(what: str, probe, timeout_s: float, log: Path):  # noqa: ANN001, ANN202
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"{what} did not happen in {timeout_s:.0f} s; see {log}")
+
+
+def _preload(deployment: Deployment, instance: dg.DagsterInstance) -> dict[str, str]:
+    """Bars and folds of every sweep, loaded in process before the daemon starts: sweep -> first fold id."""
+    defs = deployment.defs()
+    return {c.name: load_bars(defs, c, instance, "SYNA").folds[0].fold_id for c in deployment.sweeps}
+
+
+def _rows(db_url: str, run_id: str) -> list[pd.DataFrame]:
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return [
+                pd.read_sql(sa.select(t).where(t.c.run_id == run_id), conn)
+                .drop(columns=VOLATILE)
+                .sort_values(list(key), ignore_index=True)
+                for t, key in ((finetune_results, RESULT_KEY), (finetune_baselines, BASELINE_KEY))
+            ]
+    finally:
+        engine.dispose()
+
+
+def _clean_rows(
+    deployment: Deployment, config: SweepConfig, crypto: str, tmp_path: Path
+) -> list[pd.DataFrame]:
+    """The partition's rows from a clean run: a fresh instance and a fresh results database of the same kind."""
+
+    def run(db_url: str) -> list[pd.DataFrame]:
+        upgrade(db_url)
+        defs = deployment.defs(artifacts=tmp_path / "clean_artifacts", db_url=db_url)
+        with dg.instance_for_test() as instance:
+            load_bars(defs, config, instance, crypto)
+            assert run_partition(defs, config, instance, crypto, "f000").success
+        return _rows(db_url, config.run_id)
+
+    if deployment.db_url.startswith("sqlite"):
+        return run(f"sqlite:///{tmp_path / 'clean.db'}")
+    with fresh_database(deployment.db_url) as clean_url:
+        return run(clean_url)
+
+
+@pytest.mark.timeout(600)
+def test_two_launches_of_one_partition_run_one_after_the_other(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Each sweep's partition launched twice at once (fixed and search modes): the run queue's per-partition
+    limit runs them one after the other; the study holds exactly n_trials; the rows are a clean run's."""
+    with deployment.instance() as instance:
+        folds = _preload(deployment, instance)
+    partitions = {"fixed": f"SYNA|{folds['fixed']}", "search": f"SYNA|{folds['search']}"}
+    log = deployment.dagster_home / "services.log"
+    with dagster_services(deployment.dagster_home, deployment.env, REPO / "workspace.yaml") as url:
+        for name, partition in partitions.items():
+            for _ in range(2):
+                _backfill(url, f"{name}_sweep", partition)
+        with deployment.instance() as instance:
+
+            def finished() -> list[dg.RunRecord] | None:
+                records = [
+                    r
+                    for r in instance.get_run_records()
+                    if r.dagster_run.job_name in ("fixed_sweep", "search_sweep")
+                ]
+                done = len(records) == 4 and all(r.dagster_run.is_finished for r in records)
+                return records if done else None
+
+            records = _wait_for("four runs", finished, 480, log)
+
+    assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records), log
+    for name, config in zip(("fixed", "search"), deployment.sweeps, strict=True):
+        pair = sorted(
+            (r for r in records if r.dagster_run.job_name == f"{name}_sweep"), key=lambda r: r.start_time or 0
+        )
+        assert [r.dagster_run.tags["dagster/partition"] for r in pair] == [partitions[name]] * 2
+        assert pair[1].start_time >= pair[0].end_time, f"{name}: the two runs of one partition overlapped"
+        rows = _rows(deployment.db_url, config.run_id)
+        for got, clean in zip(rows, _clean_rows(deployment, config, "SYNA", tmp_path / name), strict=True):
+            pd.testing.assert_frame_equal(got, clean)
+    studies = optuna.get_all_study_summaries(deployment.db_url)
+    assert len(studies) == 1 and studies[0].n_trials == N_TRIALS  # one study, searched once, resumed once
+
+
+def _pid_of(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records:
+        message = record.event_log_entry.message
+        if message.startswith(PID_EVENT):
+            return int(message[len(PID_EVENT) :].split(")")[0])
+    return None
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _next_cron_tick(after: dt.datetime) -> dt.datetime:
+    """The next 0 6 1 1 * (January 1st, 06:00 UTC) after `after`, and 30 s: the sensor's next evaluation."""
+    tick = dt.datetime(after.year + 1, 1, 1, 6, tzinfo=dt.UTC)
+    return tick + dt.timedelta(seconds=30)
+
+
+@pytest.mark.timeout(600)
+def test_a_run_whose_process_died_is_failed_and_requested_again(deployment: Deployment) -> None:
+    """`dagster dev` killed mid-run (the run's process and its code server): run monitoring marks the run
+    failed, and the next scheduled tick requests its partition again."""
+    fixed = deployment.sweeps[0]
+    keys = Sweep.of(fixed).keys
+    with deployment.instance() as instance:
+        fold = _preload(deployment, instance)["fixed"]
+        ticks = Ticks(deployment.defs(), instance)
+        ticks.at(dt.datetime.now(dt.UTC))  # the sensor's first evaluation: nothing is due yet
+    partition = f"SYNA|{fold}"
+    log = deployment.dagster_home / "services.log"
+    with dagster_services(deployment.dagster_home, deployment.env, REPO / "workspace.yaml") as url:
+        _backfill(url, keys.sweep_job, partition)
+        with deployment.instance() as instance:
+
+            def worker() -> tuple[str, int] | None:
+                """The run once it runs (a run killed while STARTING fails on run monitoring's start timeout)."""
+                runs = instance.get_runs(
+                    dg.RunsFilter(job_name=keys.sweep_job, statuses=[dg.DagsterRunStatus.STARTED])
+                )
+                pid = _pid_of(instance, runs[0].run_id) if runs else None
+                return (runs[0].run_id, pid) if pid else None
+
+            run_id, pid = _wait_for("the run's start", worker, 240, log)
+            os.kill(_parent(pid), signal.SIGKILL)  # the code server that started the run...
+            os.kill(pid, signal.SIGKILL)  # ...and the run's own process
+            failed = _wait_for(
+                "the run marked failed",
+                lambda: (run := instance.get_run_by_id(run_id)) and run.status == dg.DagsterRunStatus.FAILURE,
+                120,
+                log,
+            )
+            assert failed
+            said = [r.event_log_entry.message for r in instance.get_records_for_run(run_id).records]
+            assert any(f"run worker process {pid} is gone" in m for m in said), said[-5:]
+
+    with deployment.instance() as instance:
+        ticks.instance = instance
+        requested = ticks.at(_next_cron_tick(dt.datetime.now(dt.UTC)))
+    assert partition in requested.get(keys.economics(10).to_user_string(), set())
