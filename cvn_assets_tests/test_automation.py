@@ -147,7 +147,9 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     ticks.defs = definitions()
     week_5 = week_4 + dt.timedelta(days=7)
     changed = ticks.at(week_5)
-    assert changed.pop(ohlcv) == {"BARS", "SYNA"} and changed.pop(perf) == refreshed  # its code version is unchanged: reloaded on schedule
+    assert (
+        changed.pop(ohlcv) == {"BARS", "SYNA"} and changed.pop(perf) == refreshed
+    )  # its code version is unchanged: reloaded on schedule
     reload_bars()
     assert _partitions(changed, features) == {f"BARS|{f0}", f"SYNA|{f0}", f"BARS|{f1}"}
     assert _partitions(changed, economics) == changed[features]

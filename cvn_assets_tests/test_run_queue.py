@@ -32,6 +32,7 @@ from cvn_assets_tests.in_process import load_bars, run_partition
 from cvn_assets_tests.services import dagster_services, graphql
 from cvn_assets_tests.test_automation import Ticks
 
+pytestmark = pytest.mark.usefixtures("small_hyperparams")  # the in-process runs; the services get the same
 REPO = Path(__file__).resolve().parents[1]
 VOLATILE = ["id", "created_at", "dagster_run_id"]
 N_TRIALS = 4
@@ -148,6 +149,8 @@ def _clean_rows(
     deployment: Deployment, config: SweepConfig, crypto: str, tmp_path: Path
 ) -> list[pd.DataFrame]:
     """The partition's rows from a clean run: a fresh instance and a fresh results database of the same kind."""
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
 
     def run(db_url: str) -> list[pd.DataFrame]:
         upgrade(db_url)
