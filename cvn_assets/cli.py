@@ -45,10 +45,20 @@ def _prepare_home(home: str | None) -> Path:
     if home:
         os.environ["CVN_HOME"] = str(Path(home).resolve())
     root = cvn_home()
-    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(root / "dagster")))
+    embedded = root / "dagster"
+    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(embedded)))
     dagster_home.mkdir(parents=True, exist_ok=True)
-    if not (dagster_home / "dagster.yaml").exists() and REPO_DAGSTER_YAML.exists():
-        shutil.copy(REPO_DAGSTER_YAML, dagster_home / "dagster.yaml")
+    instance_yaml = dagster_home / "dagster.yaml"
+    if not instance_yaml.exists() and REPO_DAGSTER_YAML.exists():
+        shutil.copy(REPO_DAGSTER_YAML, instance_yaml)
+    elif (
+        dagster_home == embedded
+        and REPO_DAGSTER_YAML.exists()
+        and instance_yaml.read_bytes() != REPO_DAGSTER_YAML.read_bytes()
+    ):
+        # An older copy lacks what later releases added (run monitoring, the per-partition run limit).
+        print(f"note: {instance_yaml} differs from the shipped {REPO_DAGSTER_YAML.name}; copy it over to get "
+              "the current instance settings", file=sys.stderr)  # fmt: skip
     return root
 
 

@@ -221,6 +221,7 @@ def test_graph_shape(small_plan: SweepPlan, tmp_path: Path) -> None:
         "tiny/ohlcv", "tiny/features", "tiny/fold_dataset", "tiny/hyperparameters", "tiny/model/xgboost_model",
         "tiny/predictions/xgboost_predictions", "tiny/baselines/baselines_0bps", "tiny/baselines/baselines_10bps",
         "tiny/economics/economics_0bps", "tiny/economics/economics_10bps", "tiny/results_store",
+        "tiny/sweep_perf",
     }  # fmt: skip
     # No two nodes of the graph read the same.
     assert len({k.split("/")[-1] for k in keys}) == len(keys)
