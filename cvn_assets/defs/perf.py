@@ -91,23 +91,27 @@ def perf_metadata(perf: SweepPerf) -> dict[str, dg.MetadataValue]:
     meta: dict[str, dg.MetadataValue] = {"runs": dg.MetadataValue.int(perf.runs.runs)}
     if perf.runs.runs:
         meta |= {
-            "run p50 s": dg.MetadataValue.float(perf.runs.p50_s or 0.0),
-            "run p95 s": dg.MetadataValue.float(perf.runs.p95_s or 0.0),
-            "run max s": dg.MetadataValue.float(perf.runs.max_s or 0.0),
-            "share outside steps": dg.MetadataValue.float(perf.runs.outside_steps_share or 0.0),
+            "run p50 s": _seconds(perf.runs.p50_s),
+            "run p95 s": _seconds(perf.runs.p95_s),
+            "run max s": _seconds(perf.runs.max_s),
+            "share outside steps": dg.MetadataValue.float(round(perf.runs.outside_steps_share or 0.0, 4)),
         }
     for frame, label in ((perf.assets, "asset"), (perf.models, "model")):
         for row in frame.itertuples():
             name = row.asset if label == "asset" else f"model {row.model}"
             meta |= {
-                f"{name} p50 s": dg.MetadataValue.float(row.p50_s),
-                f"{name} p95 s": dg.MetadataValue.float(row.p95_s),
-                f"{name} max s": dg.MetadataValue.float(row.max_s),
+                f"{name} p50 s": _seconds(row.p50_s),
+                f"{name} p95 s": _seconds(row.p95_s),
+                f"{name} max s": _seconds(row.max_s),
                 f"{name} runs": dg.MetadataValue.int(int(row.runs)),
             }
     table = pd.concat([perf.assets, perf.models], ignore_index=True)
     meta["steps"] = rows_table(table.to_dict("records"), list(table.columns))
     return meta
+
+
+def _seconds(value: float | None) -> dg.FloatMetadataValue:
+    return dg.MetadataValue.float(round(value or 0.0, 3))  # milliseconds are all a duration here means
 
 
 def build_perf_asset(sweep: Sweep) -> dg.AssetsDefinition:
