@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cvn_assets.core.backtest import cost_per_side, simulate
 from cvn_assets.core.features import FEATURE_CODE_VERSION, FeatureSet, compute_features
 from cvn_assets.core.labels import triple_barrier_labels
 from cvn_assets_tests.fixtures import clean_bars
@@ -99,3 +100,35 @@ def test_horizon_exit_and_unlabeled_tail() -> None:
     assert row.label == 0.0 and row.exit_bar == 5 and row.exit_price == pytest.approx(101.5)
     assert np.isnan(labels.iloc[-1].label) and labels.iloc[-1].exit_bar == -1  # horizon runs past the data
     assert np.isnan(labels.iloc[0].label)  # ATR not yet defined
+
+
+def _gap_bars(gap_open: float, gap_high: float, gap_low: float) -> pd.DataFrame:
+    """Flat bars at 100 (ATR 2 at bar 2: TP 104, SL 98), then bar 3 opens at `gap_open`."""
+    bars = _flat_bars([101] * 7, [99] * 7, [100.0] * 7)
+    bars.iloc[3] = [gap_open, gap_high, gap_low, gap_open, 1.0]
+    return bars
+
+
+@pytest.mark.parametrize(
+    ("gap_open", "gap_high", "gap_low", "label", "fill"),
+    [
+        (95.0, 96.0, 94.0, 0.0, 95.0),  # gaps down through the stop (98): filled at the open, 3% below it
+        (107.0, 108.0, 97.0, 1.0, 107.0),  # gaps up through the take-profit (104), then trades below the stop
+        (99.0, 105.0, 97.0, 0.0, 98.0),  # opens between the barriers and touches both: the stop, at its price
+    ],
+)
+def test_a_gap_through_a_barrier_fills_at_the_open_in_labels_and_backtest(
+    gap_open: float, gap_high: float, gap_low: float, label: float, fill: float
+) -> None:
+    bars = _gap_bars(gap_open, gap_high, gap_low)
+    labels = triple_barrier_labels(bars, horizon=3, take_profit_atr=2, stop_loss_atr=1, atr_window=2)
+    row = labels.iloc[2]
+    assert (row.label, row.exit_bar, row.exit_price) == (label, 3, fill)
+    # The backtest settles the trade at the label's fill: net = fill / entry close, less a round trip.
+    cost = cost_per_side(10, 0)
+    economics = simulate(
+        bars.close.to_numpy(), np.array([2]), labels.exit_bar.to_numpy()[[2]], labels.exit_price.to_numpy()[[2]],
+        cost=cost, bars_per_year=24 * 365,
+    )  # fmt: skip
+    assert economics.expectancy == pytest.approx(fill / 100.0 * (1 - cost) ** 2 - 1, rel=1e-12)
+    assert economics.total_return == pytest.approx(economics.expectancy, rel=1e-12)

@@ -1,6 +1,7 @@
 """Trade simulation and the economic metrics, shared by every variant and every baseline.
 
-A trade enters at the close of bar e and exits at bar x at price P (the label's barrier or horizon exit),
+A trade enters at the close of bar e and exits at bar x at price P (the label's exit: the barrier's price,
+the open of a bar that gapped through it, or the close at the horizon),
 one position at a time. Each side pays `cost_per_side` = (fee + slippage) in bps / 1e4, so a round trip
 nets (P / close_e) * (1 - c)^2 - 1. The equity curve is marked to market at every bar of the window; a
 trade still open at the window's last bar is settled at its real exit in one extra step, so the total

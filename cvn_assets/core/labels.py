@@ -4,6 +4,12 @@ Entry at the close of bar t. Take-profit at close + tp * ATR_t, stop-loss at clo
 vertical barrier `horizon` bars later. Label 1 ("buy") when the take-profit is touched first. When both
 barriers fall inside the same bar we cannot know the order and count the stop first (conservative).
 A bar whose horizon runs past the end of the data and touched no barrier has no label (NaN).
+
+Fills are what a market gives: a barrier touched inside a bar fills at the barrier's price, but a bar that
+opens beyond a barrier (a gap through it) fills at that bar's open: below the stop for a gap down, above
+the take-profit for a gap up. A bar that gaps up through the take-profit is a take-profit even if it later
+trades through the stop: its open came first. The backtest settles each trade at this exit price, so labels
+and economics agree.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ def triple_barrier_labels(
     """Return label (1.0/0.0/NaN), exit_bar (position of the exit bar), exit_price and label_end (its time)."""
     n = len(ohlcv)
     close = ohlcv["close"].to_numpy()
+    open_price = ohlcv["open"].to_numpy()
     high = ohlcv["high"].to_numpy()
     low = ohlcv["low"].to_numpy()
     atr = average_true_range(ohlcv, atr_window).to_numpy()
@@ -36,11 +43,12 @@ def triple_barrier_labels(
         idx = np.arange(n) + k
         inside = idx < n
         j = np.where(inside, idx, n - 1)
-        hit_sl = open_ & inside & (low[j] <= sl)
+        gap_up = open_price[j] >= tp  # opened through the take-profit: it filled first
+        hit_sl = open_ & inside & (low[j] <= sl) & ~gap_up
         hit_tp = open_ & inside & (high[j] >= tp) & ~hit_sl
         exit_bar[hit_sl | hit_tp] = idx[hit_sl | hit_tp]
-        exit_price[hit_sl] = sl[hit_sl]
-        exit_price[hit_tp] = tp[hit_tp]
+        exit_price[hit_sl] = np.minimum(open_price[j], sl)[hit_sl]  # a gap down fills at the open
+        exit_price[hit_tp] = np.maximum(open_price[j], tp)[hit_tp]  # a gap up fills at the open
         label[hit_sl] = 0.0
         label[hit_tp] = 1.0
         open_ &= ~(hit_sl | hit_tp)
