@@ -199,6 +199,8 @@ def _partition_columns(
         "crypto": dataset.crypto,
         "fold_id": dataset.fold.fold_id,
         "cost_bps": cost_bps,
+        "fee_bps": cost_bps,  # the cost level is the fee; slippage comes on top, on each side
+        "slippage_bps": cfg.backtest.slippage_bps,
         "data_hash": dataset.data_hash,
         "cost_basis": COST_BASIS_BACKTESTED,
         "test_start": dataset.fold.test_start.to_pydatetime(),

@@ -25,6 +25,8 @@ def scope(crypto: str = "SYNA", fold_id: str = "f000", cost_bps: int = 10) -> di
 def _common(crypto: str, fold_id: str, cost_bps: int) -> dict[str, Any]:
     return {
         **scope(crypto, fold_id, cost_bps),
+        "fee_bps": cost_bps,
+        "slippage_bps": 1.0,
         "data_hash": f"data-{crypto}-{fold_id}",
         "cost_basis": COST_BASIS_BACKTESTED,
         "test_start": START,

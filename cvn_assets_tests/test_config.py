@@ -53,6 +53,15 @@ def test_run_id_is_stable_and_changes_with_any_setting() -> None:
         ({"checks": {"fallback_rate_warn": 0.1, "fallback_rate_error": 0.05}}, "checks"),
         ({"backtest": {"entry_threshold": 1.5}}, "backtest.entry_threshold"),
         ({"labels": {"horizon_bars": "long"}}, "labels.horizon_bars"),
+        # Cost levels are whole bps from 0 to 10,000: no boolean (true is not 1), string, float or overflow.
+        ({"costs_bps": [True, 10]}, "costs_bps.0"),
+        ({"costs_bps": ["10"]}, "costs_bps.0"),
+        ({"costs_bps": [2.5]}, "costs_bps.0"),
+        ({"costs_bps": [10, 10_001]}, "costs_bps.1"),
+        ({"costs_bps": [3_000_000_000]}, "costs_bps.0"),
+        ({"backtest": {"slippage_bps": 20_000}}, "backtest.slippage_bps"),
+        # What a results column bounds is checked here, so SQLite and PostgreSQL accept the same configs.
+        ({"strategy": "x" * 101}, "strategy"),
     ],
 )
 def test_bad_config_fails_naming_the_key(override: dict, key: str) -> None:

@@ -83,6 +83,10 @@ def test_full_sweep_writes_keyed_rows_and_checks_pass(
             and baselines.cost_basis.eq("backtested_assumed").all()
         )
         assert results.dagster_run_id.notna().all() and results.code_version.str.startswith("0.1.0+").all()
+        # Each economic row says what its cost is made of: the fee level and the slippage per side.
+        slippage = small_plan.config.backtest.slippage_bps
+        for table in (results, baselines):
+            assert table.fee_bps.eq(table.cost_bps).all() and table.slippage_bps.eq(slippage).all()
 
         # data_hash on the rows is the fold_dataset asset's own hash, and baselines share it.
         for (crypto, fold_id), rows in results.groupby(["crypto", "fold_id"]):

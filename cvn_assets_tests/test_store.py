@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
 
+from cvn_assets.core.config import MAX_BPS, STRATEGY_MAX_LENGTH
 from cvn_assets.store import engine as store_engine
 from cvn_assets.store.engine import VERSION_TABLE, alembic_config, upgrade
 from cvn_assets.store.schema import finetune_baselines, finetune_results, metadata
@@ -125,3 +126,30 @@ def test_a_database_migrated_before_the_version_table_rename_is_adopted(
     # Optuna's RDB storage now finds alembic's default table free for its own revision.
     optuna.create_study(storage=db_url, study_name="adopted")
     assert optuna.load_study(study_name="adopted", storage=db_url).trials == []
+
+
+def test_the_widest_config_values_fit_both_dialects(engine: sa.Engine) -> None:
+    """The largest cost level and the longest strategy label a config may hold are stored on SQLite and
+    PostgreSQL alike (PostgreSQL rejected what SQLite took before they were bounded at load)."""
+    wide = {**scope(cost_bps=MAX_BPS), "strategy": "s" * STRATEGY_MAX_LENGTH}
+    row = {**result_row("xgboost", cost_bps=MAX_BPS), "strategy": wide["strategy"]}
+    assert write_results(engine, wide, [row]) == 1
+    stored = _rows(engine, finetune_results)[0]
+    assert (stored["cost_bps"], stored["fee_bps"], stored["slippage_bps"]) == (MAX_BPS, MAX_BPS, 1.0)
+
+
+def test_migration_0004_records_the_fee_and_leaves_unknown_slippage_null(
+    db_url: str, engine: sa.Engine
+) -> None:
+    config = alembic_config(db_url)
+    command.downgrade(config, "0003")
+    with engine.begin() as conn:
+        old = {
+            k: v
+            for k, v in result_row("xgboost", cost_bps=25).items()
+            if k not in ("fee_bps", "slippage_bps")
+        }
+        conn.execute(sa.insert(sa.table("finetune_results", *map(sa.column, old))).values(old))
+    command.upgrade(config, "head")
+    stored = _rows(engine, finetune_results)[0]
+    assert (stored["fee_bps"], stored["slippage_bps"]) == (25, None)

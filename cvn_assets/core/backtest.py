@@ -31,7 +31,13 @@ class Economics:
 
 
 def cost_per_side(fee_bps: float, slippage_bps: float) -> float:
+    """The fraction each side of a trade pays: the fee level plus the slippage, both in bps."""
     return (fee_bps + slippage_bps) / 1e4
+
+
+def round_trip_net(entry_price: np.ndarray, exit_price: np.ndarray, cost: float) -> np.ndarray:
+    """A trade's net return: the price move, less `cost` on entry and again on exit."""
+    return exit_price / entry_price * (1 - cost) ** 2 - 1
 
 
 def select_trades(signal: np.ndarray, exit_pos: np.ndarray) -> np.ndarray:
@@ -80,7 +86,7 @@ def simulate(
         # Trades that end after the window were held to its last bar and settle in the extra slot.
         np.multiply.at(growth, np.minimum(entries + 1, n), 1 - cost)
         np.multiply.at(growth, exit_slot, 1 - cost)
-        net = prices / close[entries] * (1 - cost) ** 2 - 1
+        net = round_trip_net(close[entries], prices, cost)
     else:
         net = np.empty(0)
 

@@ -34,6 +34,12 @@ assert set(Timeframe.__args__) == set(TIMEFRAME_SECONDS)  # type: ignore[attr-de
 Instant = Annotated[datetime, Field(strict=False)]
 
 
+# Bounds the results tables hold on SQLite and PostgreSQL alike (store/schema.py sizes its columns from
+# these), checked when the config loads so a value never fails half-way through a partition's write.
+MAX_BPS = 10_000  # a cost or slippage level: 0 to 100%, in whole bps for cost levels
+STRATEGY_MAX_LENGTH = 100
+
+
 class _Strict(BaseModel):
     # strict: a string or a boolean where a number belongs is an error, never coerced ("10" is not 10).
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -184,7 +190,7 @@ class CheckSettings(_Strict):
 
 class BacktestSettings(_Strict):
     entry_threshold: float = Field(0.5, gt=0, lt=1)
-    slippage_bps: float = Field(2.0, ge=0)
+    slippage_bps: float = Field(2.0, ge=0, le=MAX_BPS)
 
 
 class BaselineSettings(_Strict):
@@ -224,7 +230,7 @@ class OperationsSettings(_Strict):
 class SweepConfig(_Strict):
     # The key prefix, group and job names of the sweep in Dagster: letters, digits and underscores.
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
-    strategy: str = Field("triple_barrier_long", min_length=1)
+    strategy: str = Field("triple_barrier_long", min_length=1, max_length=STRATEGY_MAX_LENGTH)
     timeframe: Timeframe = "1h"
     universe: dict[Annotated[str, Field(pattern=r"^[A-Z0-9_]{2,20}$")], Source] = Field(min_length=1)
     data: DataSettings = DataSettings()
@@ -237,7 +243,7 @@ class SweepConfig(_Strict):
     ensembles: dict[str, EnsembleSettings] = Field(default_factory=dict)
     harness: HarnessSettings = HarnessSettings()
     checks: CheckSettings = CheckSettings()
-    costs_bps: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    costs_bps: list[Annotated[int, Field(ge=0, le=MAX_BPS)]] = Field(min_length=1)
     backtest: BacktestSettings = BacktestSettings()
     baselines: BaselineSettings = BaselineSettings()
     seed: int = 42

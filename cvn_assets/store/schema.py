@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from cvn_assets.core.backtest import ECONOMIC_METRICS
+from cvn_assets.core.config import STRATEGY_MAX_LENGTH
 from cvn_assets.core.metric_names import CLASSIFICATION_METRICS
 
 metadata = sa.MetaData()
@@ -31,11 +32,20 @@ def _key_columns(member: str, member_length: int) -> list[sa.Column]:
     return [
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("run_id", sa.String(100), nullable=False),
-        sa.Column("strategy", sa.String(100), nullable=False),
+        sa.Column("strategy", sa.String(STRATEGY_MAX_LENGTH), nullable=False),
         sa.Column(member, sa.String(member_length), nullable=False),
         sa.Column("crypto", sa.String(40), nullable=False),
         sa.Column("fold_id", sa.String(64), nullable=False),  # the fold partition key (migration 0003)
         sa.Column("cost_bps", sa.Integer, nullable=False),
+    ]
+
+
+def _cost_columns() -> list[sa.Column]:
+    """What cost_bps is made of: the fee level and the slippage per side (migration 0004). NULL on rows
+    written before, whose slippage was not recorded."""
+    return [
+        sa.Column("fee_bps", sa.Integer, nullable=True),
+        sa.Column("slippage_bps", sa.Float, nullable=True),
     ]
 
 
@@ -63,6 +73,7 @@ finetune_results = sa.Table(
     "finetune_results",
     metadata,
     *_key_columns("variant", 100),
+    *_cost_columns(),
     *_metric_columns(RESULT_METRICS, integer=("n_trades",)),
     sa.Column("model_hyperparams", sa.Text, nullable=True),  # JSON; NULL only where no value exists
     sa.Column("feature_hash", sa.String(64), nullable=True),
@@ -75,6 +86,7 @@ finetune_baselines = sa.Table(
     "finetune_baselines",
     metadata,
     *_key_columns("baseline_type", 40),
+    *_cost_columns(),
     *_metric_columns(ECONOMIC_METRICS),  # n_trades is a mean over seeds for the random baseline
     *_provenance_columns(),
     *_key_constraints("finetune_baselines", BASELINE_KEY),
