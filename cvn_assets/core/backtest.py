@@ -90,17 +90,42 @@ def simulate(
     else:
         net = np.empty(0)
 
-    equity = np.cumprod(growth)
-    peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))
-    drawdown = 1 - np.concatenate([[1.0], equity]) / peak
     returns = growth - 1
-    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
-    sortino = float(np.mean(returns) / downside * np.sqrt(bars_per_year)) if downside > 0 else None
     return Economics(
         n_trades=float(entries.size),
-        win_rate=float(np.mean(net > 0)) if net.size else None,
-        expectancy=float(np.mean(net)) if net.size else None,
-        sortino=sortino,
-        total_return=float(equity[-1] - 1),
-        max_drawdown=float(drawdown.max()),
+        win_rate=win_rate(net),
+        expectancy=expectancy(net),
+        sortino=sortino_ratio(returns, bars_per_year),
+        total_return=float(np.cumprod(growth)[-1] - 1),
+        max_drawdown=max_drawdown(growth),
     )
+
+
+# The metrics, each defined once. Their conventions are quantstats' and empyrical's (checked on the
+# bundled BTC series in test_metric_conventions.py).
+
+
+def sortino_ratio(returns: np.ndarray, periods_per_year: float) -> float | None:
+    """mean(r) / sqrt(mean(min(r, 0)^2)) * sqrt(periods): downside deviation around 0 over every period
+    (quantstats.stats.sortino, empyrical.sortino_ratio). None when no period loses: no downside exists."""
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
+    return float(np.mean(returns) / downside * np.sqrt(periods_per_year)) if downside > 0 else None
+
+
+def max_drawdown(growth: np.ndarray) -> float:
+    """The largest peak-to-trough fall of the equity compounded from the per-period factors `growth`
+    (1 + r), starting from 1, as a positive fraction (empyrical.max_drawdown and
+    quantstats.stats.max_drawdown give the same number, negative)."""
+    equity = np.concatenate([[1.0], np.cumprod(growth)])
+    return float((1 - equity / np.maximum.accumulate(equity)).max())
+
+
+def expectancy(trade_returns: np.ndarray) -> float | None:
+    """The mean net return per trade (arithmetic). None without trades."""
+    return float(np.mean(trade_returns)) if trade_returns.size else None
+
+
+def win_rate(trade_returns: np.ndarray) -> float | None:
+    """The share of trades whose net return is above 0; a trade that nets exactly 0 is not a win but counts
+    (quantstats.stats.win_rate leaves it out). None without trades."""
+    return float(np.mean(trade_returns > 0)) if trade_returns.size else None
