@@ -24,6 +24,7 @@ from cvn_assets.core.config import (
 from cvn_assets.core.errors import ConfigError, CvnError
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
 from cvn_assets.core.timeframes import parse_duration
+from cvn_assets.core.timings import DEFAULT_WINDOW as DEFAULT_PERF_WINDOW
 from cvn_assets.harness.registry import hyperparameter_owners
 from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.hyperparams.seeding import SeedAction, apply_seed, load_values, plan_seed, seed_values
@@ -322,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
         "perf", help="where the time goes: p50/p95/max per asset and model, from the event log"
     )
     perf.add_argument("--sweep", help="one served sweep (default: every one)")
-    perf.add_argument("--since", type=_window, default="7d", help="how far back, e.g. 7d, 12h (default: 7d)")
+    perf.add_argument("--since", type=_window, default=DEFAULT_PERF_WINDOW, help=f"how far back, e.g. 7d, 12h "
+                      f"(default: {DEFAULT_PERF_WINDOW}, the sweep_perf asset's)")  # fmt: skip
     perf.add_argument("--home")
     perf.set_defaults(handler=cmd_perf)
     db = sub.add_parser("db", help="results database")

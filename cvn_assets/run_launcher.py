@@ -33,7 +33,7 @@ class LocalRunLauncher(DefaultRunLauncher):
     def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
         if not _served_here(run):
             return CheckRunHealthResult(WorkerStatus.RUNNING, "code server on another host: not checked")
-        started = self._worker_started(run)
+        started = recorded_worker(self._instance, run.run_id)
         if started is None:  # executed in process, or the pid is not recorded yet
             return CheckRunHealthResult(WorkerStatus.RUNNING, "no run worker pid recorded")
         pid, recorded_at = started
@@ -43,15 +43,15 @@ class LocalRunLauncher(DefaultRunLauncher):
             WorkerStatus.FAILED, f"run worker process {pid} is gone", run_worker_id=str(pid)
         )
 
-    def _worker_started(self, run: dg.DagsterRun) -> tuple[int, float] | None:
-        records = self._instance.get_records_for_run(
-            run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20
-        ).records
-        for record in records:
-            entry = record.event_log_entry
-            if entry.message.startswith(PID_EVENT):
-                return int(entry.message[len(PID_EVENT) :].split(")")[0]), entry.timestamp
-        return None
+
+def recorded_worker(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
+    """The pid the code server recorded for the run's process, and when; None before it did (or in process)."""
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20).records
+    for record in records:
+        entry = record.event_log_entry
+        if entry.message.startswith(PID_EVENT):
+            return int(entry.message[len(PID_EVENT) :].split(")")[0]), entry.timestamp
+    return None
 
 
 def _served_here(run: dg.DagsterRun) -> bool:
@@ -82,7 +82,8 @@ def _process_start_time(pid: int) -> float | None:
         )
     except (OSError, StopIteration):
         return None
-    if stat.rsplit(")", 1)[1].split()[0] == "Z":  # a zombie is dead; its parent has not reaped it yet
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name: field 3 (state) onwards
+    if fields[0] == "Z":  # a zombie is dead; its parent has not reaped it yet
         return float("inf")
-    ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22: starttime, in clock ticks since boot
+    ticks = int(fields[19])  # field 22: starttime, in clock ticks since boot
     return boot + ticks / os.sysconf("SC_CLK_TCK")

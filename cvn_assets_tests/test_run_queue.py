@@ -24,7 +24,7 @@ from cvn_assets.definitions import build_definitions
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.launch import LAUNCH_BACKFILL, LOCATION, REPOSITORY
-from cvn_assets.run_launcher import PID_EVENT
+from cvn_assets.run_launcher import recorded_worker
 from cvn_assets.store.engine import upgrade
 from cvn_assets.store.schema import BASELINE_KEY, RESULT_KEY, finetune_baselines, finetune_results
 from cvn_assets_tests.conftest import fresh_database, hyperparameter_environ, small_raw_config
@@ -207,14 +207,6 @@ def test_two_launches_of_one_partition_run_one_after_the_other(
     assert len(studies) == 1 and studies[0].n_trials == N_TRIALS  # one study, searched once, resumed once
 
 
-def _pid_of(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records:
-        message = record.event_log_entry.message
-        if message.startswith(PID_EVENT):
-            return int(message[len(PID_EVENT) :].split(")")[0])
-    return None
-
-
 def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
@@ -246,8 +238,8 @@ def test_a_run_whose_process_died_is_failed_and_requested_again(deployment: Depl
                 runs = instance.get_runs(
                     dg.RunsFilter(job_name=keys.sweep_job, statuses=[dg.DagsterRunStatus.STARTED])
                 )
-                pid = _pid_of(instance, runs[0].run_id) if runs else None
-                return (runs[0].run_id, pid) if pid else None
+                worker = recorded_worker(instance, runs[0].run_id) if runs else None
+                return (runs[0].run_id, worker[0]) if worker else None
 
             run_id, pid = _wait_for("the run's start", worker, 240, log)
             os.kill(_parent(pid), signal.SIGKILL)  # the code server that started the run...

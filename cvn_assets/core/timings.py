@@ -26,6 +26,7 @@ class RunTiming:
     seconds: float  # from the run's start to its end
 
 
+DEFAULT_WINDOW = "7d"  # how far back `cvn perf` and the sweep_perf asset look
 COLUMNS = ["asset", "model", "runs", "p50_s", "p95_s", "max_s", "total_s"]
 
 

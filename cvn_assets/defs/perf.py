@@ -10,11 +10,19 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pandas as pd
 
-from cvn_assets.core.timings import RunSummary, RunTiming, StepTiming, per_asset, per_model, per_run
+from cvn_assets.core.timeframes import parse_duration
+from cvn_assets.core.timings import (
+    DEFAULT_WINDOW,
+    RunSummary,
+    RunTiming,
+    StepTiming,
+    per_asset,
+    per_model,
+    per_run,
+)
 from cvn_assets.defs.metadata import rows_table
 from cvn_assets.defs.sweep import Sweep, sweep_of_run
 
-DEFAULT_WINDOW = "7d"
 STEP_ENDS = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
 MODEL_GROUPS = {"model": "_model", "predictions": "_predictions", "ensemble": ""}
@@ -130,7 +138,7 @@ def build_perf_asset(sweep: Sweep) -> dg.AssetsDefinition:
         "prints the same.",
     )
     def sweep_perf_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        perf = sweep_perf(context.instance, sweep, pd.Timedelta(DEFAULT_WINDOW).to_pytimedelta())
+        perf = sweep_perf(context.instance, sweep, parse_duration(DEFAULT_WINDOW).to_pytimedelta())
         return dg.MaterializeResult(metadata=perf_metadata(perf))
 
     return sweep_perf_asset
