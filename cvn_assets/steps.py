@@ -14,7 +14,15 @@ from typing import Any
 import pandas as pd
 
 from cvn_assets.core.backtest import Economics, cost_per_side
-from cvn_assets.core.baselines import BASELINE_TYPES, baseline_seed_key, buy_and_hold, naive, random_entries
+from cvn_assets.core.baselines import (
+    BASELINE_TYPES,
+    baseline_seed_key,
+    buy_and_hold,
+    matched_seed_key,
+    naive,
+    random_entries,
+    random_matched,
+)
 from cvn_assets.core.config import SweepConfig
 from cvn_assets.core.datasets import FoldDataset, LabeledFeatures, build_fold_dataset, label_features
 from cvn_assets.core.economics import variant_economics
@@ -32,7 +40,7 @@ from cvn_assets.harness.registry import registered_ensembles, registered_models
 from cvn_assets.harness.train import TrainedArtifact, train_one
 from cvn_assets.hyperparams.model_params import Coverage, ModelHyperparams, coverage, resolve_sweep
 from cvn_assets.hyperparams.resolver import Resolver
-from cvn_assets.store.schema import COST_BASIS_BACKTESTED
+from cvn_assets.store.schema import COST_BASIS_BACKTESTED, MATCHED_PREFIX
 from cvn_assets.version import code_version
 
 SPLIT_SUFFIX = {"validation": "_val", "test": "_test"}
@@ -227,9 +235,9 @@ def trading_basis(cfg: SweepConfig, cost_bps: int) -> tuple[float, float]:
     return cost_per_side(cost_bps, cfg.backtest.slippage_bps), bars_per_year(cfg.timeframe)
 
 
-def _economics_columns(by_split: dict[str, Economics]) -> Row:
+def _economics_columns(by_split: dict[str, Economics], prefix: str = "") -> Row:
     return {
-        f"{metric}{SPLIT_SUFFIX[split]}": value
+        f"{prefix}{metric}{SPLIT_SUFFIX[split]}": value
         for split, econ in by_split.items()
         for metric, value in econ.as_dict().items()
     }
@@ -260,6 +268,7 @@ def result_rows(
             row[f"threshold_buy{suffix}"] = v.threshold
             econ[split] = variant_economics(frame, proba, v.threshold, cost, per_year)
         row.update(_economics_columns(econ))
+        row.update(_economics_columns(_matched_baselines(cfg, dataset, econ, cost, per_year), MATCHED_PREFIX))
         row["n_trades_val"], row["n_trades_test"] = int(row["n_trades_val"]), int(row["n_trades_test"])
         row.update(
             variant=v.variant,
@@ -269,6 +278,25 @@ def result_rows(
         )
         rows.append(row)
     return rows
+
+
+def _matched_baselines(
+    cfg: SweepConfig, dataset: FoldDataset, variant: dict[str, Economics], cost: float, per_year: float
+) -> dict[str, Economics]:
+    """`random_matched` per split: luck with the variant's own trade count in that split."""
+    return {
+        split: random_matched(
+            dataset.split(split),
+            cost,
+            per_year,
+            n_trades=int(econ.n_trades),
+            n_seeds=cfg.baselines.random_seeds,
+            seed_key=matched_seed_key(
+                cfg.seed, dataset.crypto, dataset.fold.index, split, int(econ.n_trades)
+            ),
+        )
+        for split, econ in variant.items()
+    }
 
 
 def baseline_rows(

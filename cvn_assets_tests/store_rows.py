@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cvn_assets.core.backtest import ECONOMIC_METRICS
-from cvn_assets.store.schema import COST_BASIS_BACKTESTED, RESULT_METRICS
+from cvn_assets.store.schema import COST_BASIS_BACKTESTED, MATCHED_COLUMNS, RESULT_METRICS
 
 RUN = "tiny-abc123"
 START, END = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 21, tzinfo=UTC)
@@ -47,6 +47,7 @@ def result_row(
     metrics = {
         f"{m}{s}": (7 if m == "n_trades" else value) for m in RESULT_METRICS for s in ("_val", "_test")
     }
+    metrics.update({c: (7.0 if "n_trades" in c else value / 2) for c in MATCHED_COLUMNS})
     return {**_common(crypto, fold_id, cost_bps), **metrics, "variant": variant,
             "model_hyperparams": '{"max_depth":3}', "feature_hash": "feat123", "optuna_trial_id": None}  # fmt: skip
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from cvn_assets.core.baselines import BASELINE_TYPES
 from cvn_assets.store.audits import (
     missing_baselines,
+    missing_matched_baselines,
     over_trading,
     placeholder_join_keys,
     unlabelled_cost_basis,
@@ -50,6 +51,24 @@ def test_missing_baseline_and_baseline_at_another_cost(engine: sa.Engine) -> Non
     assert missing == [
         {"crypto": "SYNA", "fold_id": "f000", "cost_bps": 10, "baseline_type": "random", "problem": "missing"}
     ]
+
+
+def test_a_result_row_without_its_random_matched_baseline_is_flagged(engine: sa.Engine) -> None:
+    _good_state(engine)
+    with engine.connect() as conn:
+        assert missing_matched_baselines(conn, RUN) == []
+    with engine.begin() as conn:  # a row written before migration 0005, or by a writer that skipped it
+        conn.execute(
+            sa.update(finetune_results)
+            .where(finetune_results.c.cost_bps == 10)
+            .values(random_matched_n_trades_test=None)
+        )
+    with engine.connect() as conn:
+        assert missing_matched_baselines(conn, RUN) == [
+            {"crypto": "SYNA", "fold_id": "f000", "cost_bps": 10, "baseline_type": "random_matched",
+             "variant": "xgboost", "problem": "missing"}
+        ]  # fmt: skip
+        assert missing_matched_baselines(conn, RUN, "SYNA", "f001") == []
 
 
 def test_baseline_on_another_window_or_data_is_flagged(engine: sa.Engine) -> None:

@@ -6,9 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cvn_assets.core.backtest import cost_per_side, select_trades, simulate
-from cvn_assets.core.baselines import baseline_seed_key, buy_and_hold, naive, random_entries
-from cvn_assets.core.economics import trade_signal, variant_economics
+from cvn_assets.core.backtest import Economics, cost_per_side, select_trades, simulate
+from cvn_assets.core.baselines import (
+    baseline_seed_key,
+    buy_and_hold,
+    matched_entry_rate,
+    matched_seed_key,
+    naive,
+    random_entries,
+    random_matched,
+)
+from cvn_assets.core.economics import label_exits, trade_signal, variant_economics
+from cvn_assets.core.random_trades import BLOCK_DRAWS, chains, trade_paths
 
 YEAR = 8760.0
 
@@ -82,27 +91,84 @@ def test_buy_and_hold_and_naive() -> None:
     assert nv.win_rate is None and nv.expectancy is None and nv.sortino is None  # NULL, not a placeholder
 
 
-def test_random_baseline_is_the_mean_over_seeds_and_reproducible() -> None:
-    split = _split()
+def _per_seed(split: pd.DataFrame, signals: list[np.ndarray], cost: float) -> dict[str, float | None]:
+    """The mean over seeds the plain way: one `trade_signal` per seed, None where no seed has a value."""
+    per_seed = [trade_signal(split, signal, cost, YEAR).as_dict() for signal in signals]
+    means: dict[str, float | None] = {}
+    for name in per_seed[0]:
+        values = [e[name] for e in per_seed if e[name] is not None]
+        means[name] = float(np.mean(values)) if values else None
+    return means
+
+
+def _same(blocked: Economics, plain: dict[str, float | None]) -> None:
+    for name, value in blocked.as_dict().items():
+        assert (value is None) == (plain[name] is None), name
+        if value is not None:
+            assert value == pytest.approx(plain[name], rel=1e-12, abs=1e-15), name
+
+
+@pytest.mark.parametrize(("n", "entry_prob", "n_seeds"), [(300, 0.05, 20), (2000, 0.3, 40), (400, 1.0, 3), (300, 0.002, 30)])  # fmt: skip
+def test_random_baseline_scores_each_seed_like_simulate(n: int, entry_prob: float, n_seeds: int) -> None:
+    """Seeds scored in blocks give the per-seed simulations' mean: same draws, same trades, the sums in
+    another order (rare entries leave seeds without trades, whose metrics are NULL)."""
+    split = _split(n)
     key = baseline_seed_key(42, "BTCUSD", 0, "test")
-    avg = random_entries(split, 0.001, YEAR, entry_prob=0.05, n_seeds=5, seed_key=key)
-    again = random_entries(split, 0.001, YEAR, entry_prob=0.05, n_seeds=5, seed_key=key)
-    assert avg == again
-    per_seed = [
-        trade_signal(split, np.random.default_rng([*key, s]).random(len(split)) < 0.05, 0.001, YEAR)
-        for s in range(5)
-    ]
-    assert avg.n_trades == pytest.approx(np.mean([e.n_trades for e in per_seed]))
-    assert avg.total_return == pytest.approx(np.mean([e.total_return for e in per_seed]))
+    signals = [np.random.default_rng([*key, s]).random(n) < entry_prob for s in range(n_seeds)]
+    blocked = random_entries(split, 0.001, YEAR, entry_prob=entry_prob, n_seeds=n_seeds, seed_key=key)
+    _same(blocked, _per_seed(split, signals, 0.001))
+    assert blocked == random_entries(split, 0.001, YEAR, entry_prob=entry_prob, n_seeds=n_seeds, seed_key=key)
     # Same entries at every cost: the trade count does not depend on the cost level.
-    assert (
-        random_entries(split, 0.01, YEAR, entry_prob=0.05, n_seeds=5, seed_key=key).n_trades == avg.n_trades
-    )
+    other_cost = random_entries(split, 0.01, YEAR, entry_prob=entry_prob, n_seeds=n_seeds, seed_key=key)
+    assert other_cost.n_trades == blocked.n_trades
     assert baseline_seed_key(42, "BTCUSD", 0, "test") != baseline_seed_key(42, "ETHUSD", 0, "test")
+
+
+def test_chains_walk_every_seed_like_select_trades() -> None:
+    rng = np.random.default_rng(3)
+    n = 500
+    exit_pos = np.arange(n) + rng.integers(1, 30, n)
+    signals = rng.random((7, n)) < rng.random((7, 1))
+    signals[2] = False  # a seed that never enters
+    seed, entries = chains(signals, np.maximum(exit_pos, np.arange(n) + 1))
+    for s in range(7):
+        assert entries[seed == s].tolist() == select_trades(signals[s], exit_pos).tolist()
+
+
+@pytest.mark.parametrize("n_trades", [1, 7, 40])
+def test_random_matched_trades_exactly_as_often_as_the_variant(n_trades: int) -> None:
+    """Each seed keeps `n_trades` of its walk's trades at random (by the keys in its second row of
+    draws), walking every row when its candidates were too few; the mean is the per-seed simulations'."""
+    split = _split(600)
+    key = matched_seed_key(42, "BTCUSD", 0, "test", n_trades)
+    exit_pos, _ = label_exits(split)
+    paths = trade_paths(split["close"].to_numpy(), exit_pos, split["exit_price"].to_numpy(), 0.001)
+    rate = matched_entry_rate(n_trades, paths)
+    signals = []
+    for s in range(25):
+        draws = np.random.default_rng([*key, s]).random((2, len(split)))
+        entries = select_trades(draws[0] < rate, exit_pos)
+        if entries.size < n_trades:
+            entries = select_trades(np.ones(len(split), dtype=bool), exit_pos)
+        kept = np.sort(entries[np.argsort(draws[1][entries], kind="stable")[:n_trades]])
+        signal = np.zeros(len(split), dtype=bool)
+        signal[kept] = True  # non-overlapping already: select_trades keeps every one of them
+        signals.append(signal)
+    matched = random_matched(split, 0.001, YEAR, n_trades=n_trades, n_seeds=25, seed_key=key)
+    assert matched.n_trades == n_trades
+    _same(matched, _per_seed(split, signals, 0.001))
+
+
+def test_random_matched_without_trades_is_not_trading() -> None:
+    split = _split()
+    assert random_matched(split, 0.001, YEAR, n_trades=0, n_seeds=5, seed_key=(1,)) == naive(
+        split, 0.001, YEAR
+    )
 
 
 def test_random_baseline_memory_does_not_grow_with_seeds() -> None:
     split = _split(n=20_000)
+    per_block = BLOCK_DRAWS // len(split)
 
     def peak(n_seeds: int) -> int:
         tracemalloc.start()
@@ -111,4 +177,4 @@ def test_random_baseline_memory_does_not_grow_with_seeds() -> None:
         tracemalloc.stop()
         return top
 
-    assert peak(100) < 1.5 * peak(5)
+    assert peak(10 * per_block) < 1.2 * peak(per_block)

@@ -10,10 +10,11 @@ from alembic.script import ScriptDirectory
 
 from cvn_assets.core.config import MAX_BPS, STRATEGY_MAX_LENGTH
 from cvn_assets.store import engine as store_engine
+from cvn_assets.store.audits import missing_matched_baselines
 from cvn_assets.store.engine import VERSION_TABLE, alembic_config, upgrade
-from cvn_assets.store.schema import finetune_baselines, finetune_results, metadata
+from cvn_assets.store.schema import MATCHED_COLUMNS, finetune_baselines, finetune_results, metadata
 from cvn_assets.store.writes import write_baselines, write_results
-from cvn_assets_tests.store_rows import baseline_row, result_row, scope
+from cvn_assets_tests.store_rows import RUN, baseline_row, result_row, scope
 
 
 def _rows(engine: sa.Engine, table: sa.Table) -> list[dict]:
@@ -147,9 +148,26 @@ def test_migration_0004_records_the_fee_and_leaves_unknown_slippage_null(
         old = {
             k: v
             for k, v in result_row("xgboost", cost_bps=25).items()
-            if k not in ("fee_bps", "slippage_bps")
+            if k not in ("fee_bps", "slippage_bps") and not k.startswith("random_matched_")
         }
         conn.execute(sa.insert(sa.table("finetune_results", *map(sa.column, old))).values(old))
     command.upgrade(config, "head")
     stored = _rows(engine, finetune_results)[0]
     assert (stored["fee_bps"], stored["slippage_bps"]) == (25, None)
+
+
+def test_migration_0005_leaves_the_matched_baseline_of_older_rows_null(
+    db_url: str, engine: sa.Engine
+) -> None:
+    """Rows written before random_matched existed keep NULL there (never computed), which
+    baselines_complete reports until their partition is re-run."""
+    config = alembic_config(db_url)
+    command.downgrade(config, "0004")
+    with engine.begin() as conn:
+        old = {k: v for k, v in result_row("xgboost").items() if not k.startswith("random_matched_")}
+        conn.execute(sa.insert(sa.table("finetune_results", *map(sa.column, old))).values(old))
+    command.upgrade(config, "head")
+    stored = _rows(engine, finetune_results)[0]
+    assert all(stored[c] is None for c in MATCHED_COLUMNS) and stored["sortino_test"] == 0.5
+    with engine.connect() as conn:
+        assert [p["variant"] for p in missing_matched_baselines(conn, RUN)] == ["xgboost"]

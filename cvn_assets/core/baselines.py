@@ -7,10 +7,19 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from cvn_assets.core.backtest import ECONOMIC_METRICS, Economics, simulate
-from cvn_assets.core.economics import trade_signal
+from cvn_assets.core.backtest import Economics, simulate
+from cvn_assets.core.economics import label_exits
+from cvn_assets.core.random_trades import (
+    SeedMeans,
+    TradePaths,
+    chain_economics,
+    chains,
+    seed_blocks,
+    trade_paths,
+)
 
-BASELINE_TYPES = ("buy_and_hold", "random", "naive")
+BASELINE_TYPES = ("buy_and_hold", "random", "naive")  # one row each per crypto x fold x cost
+MATCHED_BASELINE = "random_matched"  # one per variant, stored on its result row
 
 
 def buy_and_hold(split: pd.DataFrame, cost: float, bars_per_year: float) -> Economics:
@@ -40,24 +49,86 @@ def random_entries(
 ) -> Economics:
     """Random entries with the label's exit rule, averaged over `n_seeds` seeds.
 
-    Memory is constant in the number of seeds: each draw is reduced into running sums before the next.
-    A metric with no value for some seed (no trade, no downside) is averaged over the seeds that have one.
+    Seed s enters wherever `default_rng([*seed_key, s]).random(rows) < entry_prob` (when flat). Seeds are
+    scored in blocks (`random_trades`), so memory does not grow with their number. A metric with no value
+    for some seed (no trade, no downside) is averaged over the seeds that have one.
     """
-    sums = dict.fromkeys(ECONOMIC_METRICS, 0.0)
-    counts = dict.fromkeys(ECONOMIC_METRICS, 0)
-    n = len(split)
-    for s in range(n_seeds):
-        rng = np.random.default_rng([*seed_key, s])
-        result = trade_signal(split, rng.random(n) < entry_prob, cost, bars_per_year).as_dict()
-        for name, value in result.items():
-            if value is not None:
-                sums[name] += value
-                counts[name] += 1
-    means = {k: (sums[k] / counts[k] if counts[k] else None) for k in ECONOMIC_METRICS}
-    return Economics(**means)  # type: ignore[arg-type]
+    paths = _paths(split, cost)
+    means = SeedMeans()
+    for block in seed_blocks(n_seeds, paths.n_rows):
+        signals = np.empty((len(block), paths.n_rows), dtype=bool)
+        draws = np.empty(paths.n_rows)
+        for i, s in enumerate(block):
+            np.random.default_rng([*seed_key, s]).random(out=draws)
+            np.less(draws, entry_prob, out=signals[i])
+        seed, entries = chains(signals, paths.next_free)
+        means.add(chain_economics(paths, seed, entries, len(block), bars_per_year))
+    return means.economics()
+
+
+def random_matched(
+    split: pd.DataFrame,
+    cost: float,
+    bars_per_year: float,
+    *,
+    n_trades: int,
+    n_seeds: int,
+    seed_key: tuple[int, ...],
+) -> Economics:
+    """Luck at a variant's own trading frequency: random entries with exactly `n_trades` trades and the
+    label's exit rule, averaged over `n_seeds` seeds.
+
+    Seed s draws two rows of uniforms from `default_rng([*seed_key, s])`: the first makes the candidate
+    entries, at the rate that gives about twice `n_trades` trades (`matched_entry_rate`); they are walked
+    like the random baseline's, and the `n_trades` trades with the smallest keys in the second row are
+    kept. A seed whose walk gives fewer trades walks every row instead; only a window that cannot hold
+    `n_trades` trades at all gives fewer.
+    """
+    paths = _paths(split, cost)
+    if n_trades == 0:
+        return naive(split, cost, bars_per_year)
+    rate = matched_entry_rate(n_trades, paths)
+    means = SeedMeans()
+    for block in seed_blocks(n_seeds, 2 * paths.n_rows):
+        draws = np.empty((len(block), 2, paths.n_rows))
+        for i, s in enumerate(block):
+            np.random.default_rng([*seed_key, s]).random(out=draws[i])
+        signals = draws[:, 0] < rate
+        seed, entries = chains(signals, paths.next_free)
+        short = np.bincount(seed, minlength=len(block)) < n_trades
+        if short.any():
+            signals[short] = True
+            seed, entries = chains(signals, paths.next_free)
+        keys = draws[seed, 1, entries]
+        by_key = np.lexsort((keys, seed))
+        rank = np.arange(seed.size) - np.searchsorted(seed[by_key], seed[by_key])
+        kept = np.sort(by_key[rank < n_trades])  # back to seed-major time order
+        means.add(chain_economics(paths, seed[kept], entries[kept], len(block), bars_per_year))
+    return means.economics()
+
+
+def matched_entry_rate(n_trades: int, paths: TradePaths) -> float:
+    """The candidate rate whose walk gives about 2 * n_trades trades: each trade holds its mean length
+    and then waits 1/rate rows for the next candidate."""
+    mean_hold = float(np.mean(paths.next_free - np.arange(paths.n_rows)))
+    wait = paths.n_rows / (2 * n_trades) - mean_hold
+    return 1.0 if wait <= 1 else 1.0 / wait
+
+
+def _paths(split: pd.DataFrame, cost: float) -> TradePaths:
+    exit_pos, exit_price = label_exits(split)
+    return trade_paths(split["close"].to_numpy(), exit_pos, exit_price, cost)
 
 
 def baseline_seed_key(seed: int, crypto: str, fold_index: int, split_name: str) -> tuple[int, ...]:
     """Seeds of the random baseline: fixed by the sweep seed, crypto, fold and split, never by the cost,
     so every cost level replays the same random entries."""
     return (seed, zlib.crc32(crypto.encode()), fold_index, zlib.crc32(split_name.encode()))
+
+
+def matched_seed_key(
+    seed: int, crypto: str, fold_index: int, split_name: str, n_trades: int
+) -> tuple[int, ...]:
+    """Seeds of `random_matched`: the random baseline's key, the baseline's name and the trade count, so
+    variants that trade equally often in a cell are compared with the same luck, at every cost level."""
+    return (*baseline_seed_key(seed, crypto, fold_index, split_name), zlib.crc32(b"random_matched"), n_trades)

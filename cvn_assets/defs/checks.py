@@ -21,6 +21,7 @@ from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.store.audits import (
     missing_baselines,
+    missing_matched_baselines,
     over_trading,
     placeholder_join_keys,
     unlabelled_cost_basis,
@@ -33,10 +34,12 @@ Audit = Callable[[sa.Connection, SweepConfig, str | None, str | None], list[dict
 AUDITS: dict[str, tuple[str, Audit]] = {
     "baselines_complete": (
         "Every baseline type (buy_and_hold, random, naive) exists at this cost, on the same test window "
-        "and data hash as the partition's result rows.",
+        "and data hash as the partition's result rows, and every result row carries its random_matched "
+        "baseline.",
         lambda conn, cfg, crypto, fold: missing_baselines(
             conn, cfg.run_id, cfg.costs_bps, BASELINE_TYPES, crypto, fold
-        ),
+        )
+        + missing_matched_baselines(conn, cfg.run_id, crypto, fold),
     ),
     "join_keys_present": (
         "model_hyperparams, feature_hash, data_hash and code_version are never NULL or a placeholder "

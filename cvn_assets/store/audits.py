@@ -11,7 +11,14 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from cvn_assets.store.schema import COST_BASES, finetune_baselines, finetune_results
+from cvn_assets.core.baselines import MATCHED_BASELINE
+from cvn_assets.store.schema import (
+    COST_BASES,
+    MATCHED_PREFIX,
+    SPLIT_SUFFIXES,
+    finetune_baselines,
+    finetune_results,
+)
 
 # Values that mean "somebody did not have the real value" in the system this replaces.
 PLACEHOLDERS = ("unknown", "{}", "", "null", "none", "[]")
@@ -82,6 +89,25 @@ def missing_baselines(
                         {**where, "problem": "different test window or data hash than the results"}
                     )
     return problems
+
+
+def missing_matched_baselines(
+    conn: sa.Connection, run_id: str, crypto: str | None = None, fold_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Every result row needs its own `random_matched` baseline on both splits (written with the row;
+    NULL on rows written before migration 0005 until their partition is re-run)."""
+    r = finetune_results.c
+    needed = [r[f"{MATCHED_PREFIX}n_trades{suffix}"] for suffix in SPLIT_SUFFIXES]
+    rows = conn.execute(
+        sa.select(r.variant, r.crypto, r.fold_id, r.cost_bps).where(
+            _in_scope(finetune_results, run_id, crypto, fold_id), sa.or_(*(c.is_(None) for c in needed))
+        )
+    ).all()
+    return [
+        {"crypto": c, "fold_id": f, "cost_bps": cost, "baseline_type": MATCHED_BASELINE, "variant": v,
+         "problem": "missing"}
+        for v, c, f, cost in rows
+    ]  # fmt: skip
 
 
 def placeholder_join_keys(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from cvn_assets.core.backtest import ECONOMIC_METRICS
+from cvn_assets.core.baselines import MATCHED_BASELINE
 from cvn_assets.core.config import STRATEGY_MAX_LENGTH
 from cvn_assets.core.metric_names import CLASSIFICATION_METRICS
 
@@ -17,11 +18,17 @@ SPLIT_SUFFIXES = ("_val", "_test")
 RESULT_KEY = ("run_id", "strategy", "variant", "crypto", "fold_id", "cost_bps")
 BASELINE_KEY = ("run_id", "strategy", "baseline_type", "crypto", "fold_id", "cost_bps")
 RESULT_METRICS = (*CLASSIFICATION_METRICS, "threshold_buy", *ECONOMIC_METRICS)
+# The variant's own random baseline (`random_matched`), on its result row (migration 0005): e.g.
+# random_matched_sortino_test. A mean over seeds, so n_trades is a float like the random baseline's.
+MATCHED_PREFIX = f"{MATCHED_BASELINE}_"
+MATCHED_COLUMNS = tuple(f"{MATCHED_PREFIX}{m}{s}" for m in ECONOMIC_METRICS for s in SPLIT_SUFFIXES)
 
 
-def _metric_columns(names: tuple[str, ...], integer: tuple[str, ...] = ()) -> list[sa.Column]:
+def _metric_columns(
+    names: tuple[str, ...], integer: tuple[str, ...] = (), prefix: str = ""
+) -> list[sa.Column]:
     return [
-        sa.Column(f"{name}{suffix}", sa.Integer if name in integer else sa.Float, nullable=True)
+        sa.Column(f"{prefix}{name}{suffix}", sa.Integer if name in integer else sa.Float, nullable=True)
         for name in names
         for suffix in SPLIT_SUFFIXES
     ]
@@ -75,6 +82,7 @@ finetune_results = sa.Table(
     *_key_columns("variant", 100),
     *_cost_columns(),
     *_metric_columns(RESULT_METRICS, integer=("n_trades",)),
+    *_metric_columns(ECONOMIC_METRICS, prefix=MATCHED_PREFIX),
     sa.Column("model_hyperparams", sa.Text, nullable=True),  # JSON; NULL only where no value exists
     sa.Column("feature_hash", sa.String(64), nullable=True),
     sa.Column("optuna_trial_id", sa.Integer, nullable=True),
