@@ -1,5 +1,5 @@
-"""The `cvn` command: run a sweep, show its plan and summary, migrate the results database, and edit,
-seed and audit the hyperparameter keys."""
+"""The `cvn` command: run a sweep, show its plan, summary, report and timings, migrate the results
+database, and edit, seed and audit the hyperparameter keys."""
 
 from __future__ import annotations
 
@@ -29,9 +29,11 @@ from cvn_assets.harness.registry import hyperparameter_owners
 from cvn_assets.hyperparams.resolver import Resolver
 from cvn_assets.hyperparams.seeding import SeedAction, apply_seed, load_values, plan_seed, seed_values
 from cvn_assets.store.engine import cvn_home, database_url, get_engine, redact, store_unavailable, upgrade
-from cvn_assets.store.reports import summary
+from cvn_assets.store.reports import summary, sweep_rows
 
 if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
     from cvn_assets.defs.sweep import Sweep
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
@@ -118,8 +120,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     with dg.DagsterInstance.get() as instance:
         outcome = launch_sweep(instance, sweep, root, on_progress=lambda line: print(line, flush=True))
-    elapsed = time.perf_counter() - started
-    print_summary(cfg)
+        elapsed = time.perf_counter() - started
+        print_summary(cfg)
+        print_report(cfg, instance, root / "reports", tables=False)
     n_failed_checks = sum(map(len, outcome.failed_checks.values()))
     print(
         f"\n{outcome.succeeded} runs succeeded, {len(outcome.runs) - outcome.succeeded} failed in {elapsed:.1f} s; "
@@ -183,13 +186,9 @@ def cmd_perf(args: argparse.Namespace) -> int:
     from cvn_assets.defs.sweep import Sweep
 
     _prepare_home(args.home)
-    served = {s.name: s.config for s in load_sweeps()}
-    if args.sweep and args.sweep not in served:
-        raise CvnError(f"--sweep {args.sweep}: no such sweep is served; served: {', '.join(sorted(served))}")
-    names = [args.sweep] if args.sweep else sorted(served)
     with dg.DagsterInstance.get() as instance:
-        for name in names:
-            perf = sweep_perf(instance, Sweep.of(served[name]), args.since.to_pytimedelta())
+        for name, config in _chosen_sweeps(args.sweep).items():
+            perf = sweep_perf(instance, Sweep.of(config), args.since.to_pytimedelta())
             runs = perf.runs
             print(f"\n== sweep {name}: {runs.runs} finished runs since {perf.since:%Y-%m-%d %H:%M} UTC ==")
             if not runs.runs:
@@ -205,6 +204,59 @@ def cmd_perf(args: argparse.Namespace) -> int:
                     print("\nper model, all its steps in a run:")
                     print(perf.models.drop(columns="asset").to_string(index=False))
     return 0
+
+
+def _chosen_sweeps(name: str | None) -> dict[str, SweepConfig]:
+    """The served sweep `--sweep` names, or every served sweep."""
+    served = {s.name: s.config for s in load_sweeps()}
+    if name and name not in served:
+        raise CvnError(f"--sweep {name}: no such sweep is served; served: {', '.join(sorted(served))}")
+    return {n: served[n] for n in ([name] if name else sorted(served))}
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The proxy-vs-economy report of served sweeps: its tables printed, its page written as HTML."""
+    import dagster as dg
+
+    root = _prepare_home(args.home)
+    out_dir = Path(args.out) if args.out else root / "reports"
+    with dg.DagsterInstance.get() as instance:
+        for config in _chosen_sweeps(args.sweep).values():
+            print_report(config, instance, out_dir, tables=True)
+    return 0
+
+
+def print_report(config: SweepConfig, instance: DagsterInstance, out_dir: Path, *, tables: bool) -> None:
+    """The sweep's verdict per cost (and its tables), and the page written under `out_dir`."""
+    from cvn_assets.core.proxy_economy import ALL_VARIANTS
+    from cvn_assets.definitions import build_definitions
+    from cvn_assets.defs.report_assets import last_cell
+    from cvn_assets.defs.sweep import Sweep
+    from cvn_assets.report.page import build_page, render_html
+
+    url = database_url()
+    upgrade(url)
+    results, baselines = sweep_rows(get_engine(url), config.run_id)
+    print(f"\n== sweep {config.name} ({config.run_id}): proxy vs economy ==")
+    if results.empty:
+        print(f"no result rows for run_id {config.run_id} in {redact(url)}")
+        return
+    cell = last_cell(instance, build_definitions([config]), Sweep.of(config))
+    page = build_page(config.name, config.run_id, results, baselines, cell, seed=config.seed)
+    print("\n".join(page.verdicts + page.notes))
+    if tables:
+        shown = page.report.tables()
+        pooled = shown["correlations"]["variant"] == ALL_VARIANTS  # per variant: on the page
+        shown["correlations"] = shown["correlations"][pooled]
+        with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_rows", 500,
+                               "display.float_format", "{:.4g}".format):  # fmt: skip
+            for title, frame in shown.items():
+                print(f"\n-- {title.replace('_', ' ')} --")
+                print(frame.to_string(index=False))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    page_path = out_dir / f"{config.name}_proxy_economy.html"
+    page_path.write_text(render_html(page))
+    print(f"report page (tables, per-variant correlations, plots): {page_path}")
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -327,6 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
                       f"(default: {DEFAULT_PERF_WINDOW}, the sweep_perf asset's)")  # fmt: skip
     perf.add_argument("--home")
     perf.set_defaults(handler=cmd_perf)
+    report = sub.add_parser(
+        "report", help="the proxy-vs-economy report: does the validation metric predict OOS money?"
+    )
+    report.add_argument("--sweep", help="one served sweep (default: every one)")
+    report.add_argument("--out", help="directory for the HTML page (default: $CVN_HOME/reports)")
+    report.add_argument("--home")
+    report.set_defaults(handler=cmd_report)
     db = sub.add_parser("db", help="results database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser(

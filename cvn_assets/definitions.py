@@ -25,14 +25,15 @@ from cvn_assets.defs.io_manager import ArtifactStore
 from cvn_assets.defs.jobs import build_jobs
 from cvn_assets.defs.model_assets import build_model_assets
 from cvn_assets.defs.perf import build_perf_asset
+from cvn_assets.defs.report_assets import build_report_asset
 from cvn_assets.defs.resources import ResultsStore, results_store_from_env
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.store.engine import cvn_home
 
 
 def sweep_definitions(sweep: Sweep) -> dg.Definitions:
-    """One sweep's graph: assets, checks, jobs, the new-folds sensor, the scheduled refresh and the
-    sweep's timings (`sweep_perf`), all under the sweep's name."""
+    """One sweep's graph: assets, checks, jobs, the new-folds sensor, the scheduled refresh, the sweep's
+    timings (`sweep_perf`) and its proxy-vs-economy report, all under the sweep's name."""
     hp_asset, *hp_checks = build_hyperparameter_assets(sweep)
     return dg.Definitions(
         assets=with_automation(
@@ -45,7 +46,7 @@ def sweep_definitions(sweep: Sweep) -> dg.Definitions:
                 results_store_spec(sweep),
             ],
         )
-        + [build_perf_asset(sweep)],
+        + [build_perf_asset(sweep), build_report_asset(sweep)],
         asset_checks=[*hp_checks, *build_checks(sweep)],
         jobs=build_jobs(sweep),
         sensors=[build_fold_sensor(sweep), build_automation_sensor(sweep)],

@@ -43,6 +43,17 @@ mutation LaunchBackfill($params: LaunchBackfillParams!) {
   }
 }
 """
+LAUNCH_RUN = """
+mutation LaunchRun($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
 TERMINAL_RUN = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 Progress = Callable[[str], None]
 
@@ -188,6 +199,23 @@ class SweepLauncher:
             raise LaunchError(f"could not launch a backfill of {job_name}: {problem}")
         return payload["backfillId"]
 
+    def launch_run(self, job_name: str) -> str:
+        """Launch one run of an unpartitioned job, exactly as the UI's Materialize button does."""
+        params = {
+            "selector": {
+                "repositoryLocationName": LOCATION,
+                "repositoryName": REPOSITORY,
+                "jobName": job_name,
+            },
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in self.sweep.run_tags().items()]},
+        }
+        result = execute_query(self.workspace, LAUNCH_RUN, {"executionParams": params})
+        payload = (result.get("data") or {}).get("launchRun") or {}
+        if payload.get("__typename") != "LaunchRunSuccess":
+            problem = payload.get("message") or result.get("errors") or payload.get("__typename")
+            raise LaunchError(f"could not launch a run of {job_name}: {problem}")
+        return payload["run"]["runId"]
+
     def wait(
         self,
         backfill_id: str | None,
@@ -257,8 +285,8 @@ class SweepLauncher:
 def launch_sweep(
     instance: dg.DagsterInstance, sweep: Sweep, home: Path, on_progress: Progress = print
 ) -> SweepOutcome:
-    """ohlcv of every crypto, the folds its bars cover, then every crypto x fold: backfills run by the
-    daemon under the instance's concurrency.
+    """ohlcv of every crypto, the folds its bars cover, then every crypto x fold, then the report over
+    them: backfills and a run launched through the instance, run under its concurrency.
 
     New folds are the new-folds sensor's to add and request, as they are when bars arrive through the UI:
     while it runs, this waits for its runs of the new folds instead of launching them twice, and launches
@@ -296,6 +324,10 @@ def launch_sweep(
                 also = [requested[p] for p in partitions if p in requested]
                 runs = launcher.wait(backfill_id, "crypto x fold", len(partitions), also=also)
                 launcher.outcome(runs, outcome)
+            if any(status == dg.DagsterRunStatus.SUCCESS for status in outcome.runs.values()):
+                # The report over what was written (the automation also refreshes it when rows change).
+                report = launcher.wait(None, "report", 1, also=[launcher.launch_run(sweep.keys.report_job)])
+                launcher.outcome({sweep.keys.report.to_user_string(): r for r in report.values()}, outcome)
         finally:
             launcher.close()
     return outcome

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cvn_assets.core.backtest import Economics, cost_per_side
@@ -26,6 +27,7 @@ from cvn_assets.core.baselines import (
 from cvn_assets.core.config import SweepConfig
 from cvn_assets.core.datasets import FoldDataset, LabeledFeatures, build_fold_dataset, label_features
 from cvn_assets.core.economics import variant_economics
+from cvn_assets.core.equity_curves import CellEquity, cell_equity
 from cvn_assets.core.errors import ConfigError, DataCoverageError
 from cvn_assets.core.features import compute_features
 from cvn_assets.core.folds import Fold
@@ -330,3 +332,20 @@ def baseline_rows(
             }
         )
     return rows
+
+
+def report_cell(cfg: SweepConfig, dataset: FoldDataset, variants: list[VariantPredictions]) -> CellEquity:
+    """The report's equity curves of one cell: its OOS split at the middle cost level, every variant
+    entering where its probability clears its threshold, beside the baselines drawn as their rows are."""
+    cost_bps = sorted(cfg.costs_bps)[len(cfg.costs_bps) // 2]
+    cost, _ = trading_basis(cfg, cost_bps)
+    split = dataset.split("test")
+    curves = cell_equity(
+        split,
+        {v.variant: np.asarray(v.test) >= v.threshold for v in variants},
+        cost,
+        entry_prob=cfg.baselines.random_entry_prob,
+        n_seeds=cfg.baselines.random_seeds,
+        seed_key=baseline_seed_key(cfg.seed, dataset.crypto, dataset.fold.index, "test"),
+    )
+    return CellEquity(f"{dataset.crypto} {dataset.fold.fold_id}, OOS at {cost_bps} bps", curves)

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from cvn_assets.cli import main
+from cvn_assets.core.config import EXTRA_SWEEPS_ENV
 from cvn_assets_tests.conftest import small_raw_config
 
 # Sweeps here train small models; their hyperparameters come from the environment (conftest).
@@ -30,12 +31,26 @@ def test_sweep_prints_variants_vs_baselines_per_cost(tiny_config: Path, tmp_path
         assert name in out
     # Two ohlcv runs and four crypto x fold runs, launched as backfills and run by Dagster's daemon; each
     # partition run evaluates the coverage check and 4 results checks at each of 2 costs.
-    assert "6 runs succeeded, 0 failed" in out and "asset checks: 36 passed, 0 failed" in out
-    assert "crypto x fold: 4/4 done, 0 failed" in out
+    # Then one run of the report over them, launched like the UI's Materialize.
+    assert "7 runs succeeded, 0 failed" in out and "asset checks: 36 passed, 0 failed" in out
+    assert "crypto x fold: 4/4 done, 0 failed" in out and "report: 1/1 done, 0 failed" in out
     assert (home / "results.db").is_file() and (home / "dagster" / "dagster.yaml").is_file()
+    assert out.count("bps there is") == 2 and (home / "reports" / "tiny_proxy_economy.html").is_file()
 
     assert main(["summary", "--config", str(tiny_config), "--home", str(home)]) == 0
     assert "== cost 10 bps" in capsys.readouterr().out
+
+    monkeypatch.setenv(EXTRA_SWEEPS_ENV, str(tiny_config))  # served beside the packaged sweeps
+    out_dir = tmp_path / "pages"
+    assert main(["report", "--sweep", "tiny", "--home", str(home), "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    for table in ("leaderboard", "overfitting", "correlations", "versus baselines"):
+        assert f"-- {table} --" in out
+    page = (out_dir / "tiny_proxy_economy.html").read_text()
+    assert page.count("<img") == 3 and page.count("data:image/png;base64,") == 3
+    assert "Equity curves: SYNB f001" in page and "random_matched" in page
+    assert main(["report", "--sweep", "nope", "--home", str(home)]) == 2
+    assert "--sweep nope: no such sweep is served" in capsys.readouterr().err
 
 
 def test_plan_and_bad_config(tiny_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

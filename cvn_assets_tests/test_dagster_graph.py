@@ -106,6 +106,36 @@ def test_full_sweep_writes_keyed_rows_and_checks_pass(
                 None
             )
 
+        # Every variant row carries its own random baseline, trading exactly as often as the variant.
+        for split in ("val", "test"):
+            assert results[f"random_matched_n_trades_{split}"].eq(results[f"n_trades_{split}"]).all()
+        _the_report_covers_every_partition(small_plan, db_url, tmp_path, instance, results)
+
+
+def _the_report_covers_every_partition(
+    plan: SweepPlan, db_url: str, tmp_path: Path, instance: dg.DagsterInstance, results: pd.DataFrame
+) -> None:
+    """The report job (what the UI's Materialize and the automation run) reads every partition's rows and
+    the last partition's predictions, and shows its verdict, tables and plots as metadata."""
+    keys = _keys(plan)
+    run = _defs(plan, db_url, tmp_path).resolve_job_def(keys.report_job).execute_in_process(instance=instance)
+    assert run.success
+    metadata = instance.get_latest_materialization_event(keys.report).asset_materialization.metadata
+    costs = plan.config.costs_bps
+    assert metadata["verdict"].value.count("bps there is") == len(costs)
+    plots = [k for k in metadata if k.startswith("plot: ")]
+    assert len(plots) == 3 and all("data:image/png;base64," in metadata[k].value for k in plots)
+    crypto, fold_id = max(plan.config.cryptos), plan.folds[-1].fold_id  # the last crypto x fold partition
+    assert f"plot: Equity curves: {crypto} {fold_id}, OOS at" in " ".join(plots)
+    board = metadata["leaderboard"].value.records
+    names = {r.data["name"] for r in board}
+    assert names == {"xgboost", *BASELINE_TYPES, "random_matched"}
+    cells = results[["crypto", "fold_id"]].drop_duplicates().shape[0]
+    assert {r.data["cells"] for r in board} == {cells}
+    overfitting = metadata["overfitting"].value.records
+    assert [r.data["cost_bps"] for r in overfitting] == sorted(costs)
+    assert all(r.data["picked_variant"] == "xgboost" and r.data["variants"] == 1 for r in overfitting)
+
 
 def test_rematerializing_a_partition_replaces_its_rows(small_plan: SweepPlan, tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'r.db'}"
@@ -225,7 +255,7 @@ def test_graph_shape(small_plan: SweepPlan, tmp_path: Path) -> None:
         "tiny/ohlcv", "tiny/features", "tiny/fold_dataset", "tiny/hyperparameters", "tiny/model/xgboost_model",
         "tiny/predictions/xgboost_predictions", "tiny/baselines/baselines_0bps", "tiny/baselines/baselines_10bps",
         "tiny/economics/economics_0bps", "tiny/economics/economics_10bps", "tiny/results_store",
-        "tiny/sweep_perf",
+        "tiny/sweep_perf", "tiny/proxy_economy_report",
     }  # fmt: skip
     # No two nodes of the graph read the same.
     assert len({k.split("/")[-1] for k in keys}) == len(keys)

@@ -17,10 +17,11 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"core"},
     "harness": {"core"},
     "hyperparams": {"core", "harness", "store"},
+    "report": {"core"},
     "steps": {"core", "harness", "hyperparams", "store", "version"},
     "version": {"core"},
 }
-DAGSTER_FREE = ("core", "store", "harness", "hyperparams", "steps")
+DAGSTER_FREE = ("core", "store", "harness", "hyperparams", "report", "steps")
 
 
 def _layer(path: Path, package: Path) -> str:

@@ -65,12 +65,31 @@ def simulate(
 ) -> Economics:
     """Economics of the given trades. `exit_pos[k]` and `exit_price[k]` belong to `entries[k]`;
     an exit position >= len(close) means the trade ends after the window."""
+    entries = np.asarray(entries, dtype=np.int64)
+    prices = np.asarray(exit_price, dtype=float)
+    growth = equity_growth(close, entries, exit_pos, prices, cost=cost)
+    net = round_trip_net(close[entries], prices, cost) if entries.size else np.empty(0)
+
+    returns = growth - 1
+    return Economics(
+        n_trades=float(entries.size),
+        win_rate=win_rate(net),
+        expectancy=expectancy(net),
+        sortino=sortino_ratio(returns, bars_per_year),
+        total_return=float(np.cumprod(growth)[-1] - 1),
+        max_drawdown=max_drawdown(growth),
+    )
+
+
+def equity_growth(
+    close: np.ndarray, entries: np.ndarray, exit_pos: np.ndarray, exit_price: np.ndarray, *, cost: float
+) -> np.ndarray:
+    """The equity's factor per slot: growth[i] from bar i-1 to bar i (1 where flat), growth[len] the
+    settlement of a trade still open at the window's end. Its product is the total return plus 1."""
     n = close.size
     entries = np.asarray(entries, dtype=np.int64)
     exits = np.asarray(exit_pos, dtype=np.int64)
-    prices = np.asarray(exit_price, dtype=float)
-
-    growth = np.ones(n + 1)  # growth[i]: equity factor from bar i-1 to bar i; growth[n]: settlement
+    growth = np.ones(n + 1)
     if entries.size:
         inside_end = np.minimum(exits, n - 1)
         held = np.zeros(n + 1, dtype=np.int64)
@@ -82,23 +101,11 @@ def simulate(
         growth[:n] = np.where(holding, bar_growth, 1.0)
         exit_slot = np.where(exits < n, exits, n)
         last_close = close[np.minimum(exit_slot, n) - 1]
-        growth[exit_slot] = prices / last_close
+        growth[exit_slot] = np.asarray(exit_price, dtype=float) / last_close
         # Trades that end after the window were held to its last bar and settle in the extra slot.
         np.multiply.at(growth, np.minimum(entries + 1, n), 1 - cost)
         np.multiply.at(growth, exit_slot, 1 - cost)
-        net = round_trip_net(close[entries], prices, cost)
-    else:
-        net = np.empty(0)
-
-    returns = growth - 1
-    return Economics(
-        n_trades=float(entries.size),
-        win_rate=win_rate(net),
-        expectancy=expectancy(net),
-        sortino=sortino_ratio(returns, bars_per_year),
-        total_return=float(np.cumprod(growth)[-1] - 1),
-        max_drawdown=max_drawdown(growth),
-    )
+    return growth
 
 
 # The metrics, each defined once. Their conventions are quantstats' and empyrical's (checked on the

@@ -36,10 +36,10 @@ AUDITS: dict[str, tuple[str, Audit]] = {
         "Every baseline type (buy_and_hold, random, naive) exists at this cost, on the same test window "
         "and data hash as the partition's result rows, and every result row carries its random_matched "
         "baseline.",
-        lambda conn, cfg, crypto, fold: missing_baselines(
-            conn, cfg.run_id, cfg.costs_bps, BASELINE_TYPES, crypto, fold
-        )
-        + missing_matched_baselines(conn, cfg.run_id, crypto, fold),
+        lambda conn, cfg, crypto, fold: (
+            missing_baselines(conn, cfg.run_id, cfg.costs_bps, BASELINE_TYPES, crypto, fold)
+            + missing_matched_baselines(conn, cfg.run_id, crypto, fold)
+        ),
     ),
     "join_keys_present": (
         "model_hyperparams, feature_hash, data_hash and code_version are never NULL or a placeholder "

@@ -65,3 +65,7 @@ class CodeVersions:
         variants = [self.predictions(m) for m in steps.model_names(self.config)]
         variants += [self.ensemble(e) for e in steps.ensemble_names(self.config)]
         return _chain(step_version(steps.result_rows), self.baselines, *variants)
+
+    @cached_property
+    def report(self) -> str:
+        return _chain(step_version(steps.report_cell), self.economics)

@@ -1,5 +1,6 @@
 """A sweep's jobs: ohlcv per crypto, the sweep per crypto x fold (every crypto x fold asset and every check
-of the partition), and the audit (the checks alone, to re-audit without materializing)."""
+of the partition), the report over all partitions, and the audit (the checks alone, to re-audit without
+materializing)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def build_jobs(sweep: Sweep) -> list[dg.UnresolvedAssetJobDefinition]:
     keys, tags = sweep.keys, sweep.run_tags()
     downstream = (
         dg.AssetSelection.key_prefixes([sweep.name])
-        - dg.AssetSelection.assets(keys.ohlcv, keys.results_store, keys.perf)
+        - dg.AssetSelection.assets(keys.ohlcv, keys.results_store, keys.perf, keys.report)
         - dg.AssetSelection.checks(*audit_check_keys(sweep))
     )
     return [
@@ -38,6 +39,13 @@ def build_jobs(sweep: Sweep) -> list[dg.UnresolvedAssetJobDefinition]:
             tags=tags,
             description=f"Features, dataset, hyperparameters, models, predictions, baselines and economics of "
             f"one crypto x fold of sweep {sweep.name}, with every check of the partition.",
+        ),
+        dg.define_asset_job(
+            keys.report_job,
+            selection=dg.AssetSelection.assets(keys.report),
+            tags=tags,
+            description=f"The proxy-vs-economy report of sweep {sweep.name} over all its rows (it also "
+            "refreshes by itself when they change).",
         ),
         dg.define_asset_job(
             keys.audit_job,

@@ -65,6 +65,10 @@ class SweepKeys:
         return self._key("sweep_perf")
 
     @property
+    def report(self) -> dg.AssetKey:
+        return self._key("proxy_economy_report")
+
+    @property
     def coverage_check(self) -> dg.AssetCheckKey:
         return dg.AssetCheckKey(self.hyperparameters, "hyperparameters_complete")
 
@@ -74,6 +78,10 @@ class SweepKeys:
 
     def group(self, kind: str) -> str:
         return f"{self.sweep}_{kind}"
+
+    @property
+    def report_job(self) -> str:
+        return f"{self.sweep}_report"
 
     @property
     def ohlcv_job(self) -> str:

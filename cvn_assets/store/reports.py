@@ -41,3 +41,13 @@ def summary(engine: sa.Engine, run_id: str) -> pd.DataFrame:
     table = grouped[["auc_buy_test", *SUMMARY_METRICS]].mean(numeric_only=True)
     table.insert(0, "partitions", grouped.size())
     return table.reset_index().sort_values(["cost_bps", "kind", "name"], ascending=[True, False, True])
+
+
+def sweep_rows(engine: sa.Engine, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every result row and every baseline row of a sweep, as the report reads them."""
+    with engine.connect() as conn:
+        results = pd.read_sql(sa.select(finetune_results).where(finetune_results.c.run_id == run_id), conn)
+        baselines = pd.read_sql(
+            sa.select(finetune_baselines).where(finetune_baselines.c.run_id == run_id), conn
+        )
+    return results, baselines

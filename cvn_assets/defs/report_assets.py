@@ -1,0 +1,104 @@
+"""`<sweep>/proxy_economy_report`: the answer a sweep exists for, over all its partitions' rows.
+
+Unpartitioned, downstream of every cost's economics and baselines; it refreshes by itself once every
+partition is materialized and again whenever one changes (`AutomationCondition.eager`). It reads the rows
+from the results database and loads one cell (the last crypto x fold partition) through the IO manager
+for its equity curves. Tables, the verdict and the plots go into its metadata, which the UI shows; `cvn
+report` builds the same page from the same rows.
+"""
+
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from cvn_assets import steps
+from cvn_assets.core.datasets import FoldDataset
+from cvn_assets.core.equity_curves import CellEquity
+from cvn_assets.core.proxy_economy import SELECTION_METRICS
+from cvn_assets.defs.keys import partition_key
+from cvn_assets.defs.metadata import rows_table
+from cvn_assets.defs.model_assets import variant_keys
+from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.defs.sweep import Sweep
+from cvn_assets.harness.predictions import VariantPredictions
+from cvn_assets.report.page import ReportPage, build_page, png_data_uri
+from cvn_assets.store.reports import sweep_rows
+
+MAX_TABLE_ROWS = 400  # per table in the UI; the page from `cvn report` has them all
+
+
+def page_metadata(page: ReportPage) -> dict[str, Any]:
+    """The page as asset metadata: the verdict, each figure as an inline image, each table, and the
+    overfitting figures per cost as numbers the UI plots across materializations."""
+    metadata: dict[str, Any] = {
+        "verdict": dg.MetadataValue.md("\n\n".join(page.verdicts) or "No result rows yet."),
+        "result_rows": len(page.report.leaderboard),
+    }
+    for caption, png in page.figures.items():
+        metadata[f"plot: {caption}"] = dg.MetadataValue.md(f"![{caption}]({png_data_uri(png)})")
+    for name, frame in page.report.tables().items():
+        records = frame.head(MAX_TABLE_ROWS).to_dict("records")
+        metadata[name] = rows_table(records, [str(c) for c in frame.columns])
+    for row in page.report.overfitting.to_dict("records"):
+        for figure in ("pbo_selected", "deflated_sharpe"):
+            if row[figure] is not None and not pd.isna(row[figure]):
+                metadata[f"{figure}/{row['cost_bps']}bps"] = float(row[figure])
+    if page.notes:
+        metadata["notes"] = dg.MetadataValue.md("\n\n".join(page.notes))
+    return metadata
+
+
+def build_report_asset(sweep: Sweep) -> dg.AssetsDefinition:
+    cfg, keys = sweep.config, sweep.keys
+    variants = variant_keys(sweep)
+    last_cell = dg.LastPartitionMapping()
+
+    @dg.asset(
+        key=keys.report,
+        group_name=keys.group("report"),
+        deps=[*(keys.economics(c) for c in cfg.costs_bps), *(keys.baselines(c) for c in cfg.costs_bps)],
+        ins={"dataset": dg.AssetIn(keys.fold_dataset, partition_mapping=last_cell)}
+        | {f"pred__{v}": dg.AssetIn(key, partition_mapping=last_cell) for v, key in variants.items()},
+        automation_condition=dg.AutomationCondition.eager(),
+        code_version=sweep.code_versions.report,
+        kinds={"pandas", "html"},
+        description=f"Does validation {', '.join(SELECTION_METRICS)} predict OOS "
+        "money better than luck? Rank correlations with bootstrap intervals, paired tests against every "
+        "baseline (random_matched included), the probability of backtest overfitting (CSCV) and the "
+        "deflated Sharpe ratio of the variant picked on validation, a leaderboard and plots, per cost "
+        "level, over every crypto x fold of the sweep.",
+    )
+    def proxy_economy_report(
+        context: dg.AssetExecutionContext,
+        results_store: ResultsStore,
+        dataset: FoldDataset,
+        **predictions: VariantPredictions,
+    ) -> dg.MaterializeResult:
+        results, baselines = sweep_rows(results_store.engine(), cfg.run_id)
+        cell = steps.report_cell(cfg, dataset, [predictions[f"pred__{v}"] for v in variants])
+        page = build_page(sweep.name, cfg.run_id, results, baselines, cell, seed=cfg.seed)
+        for line in page.verdicts:
+            context.log.info(line)
+        return dg.MaterializeResult(metadata=page_metadata(page))
+
+    return proxy_economy_report
+
+
+def last_cell(instance: dg.DagsterInstance, defs: dg.Definitions, sweep: Sweep) -> CellEquity | None:
+    """The equity curves of the cell the asset draws (the last crypto x fold partition: the last crypto's
+    latest fold), loaded through the code location's IO manager; None when its artifacts are missing."""
+    keys = sweep.keys
+    folds = instance.get_dynamic_partitions(keys.folds_partitions.name)
+    if not folds:
+        return None
+    partition = str(partition_key(max(sweep.config.cryptos), folds[-1]))
+    try:
+        with defs.get_asset_value_loader(instance) as loader:
+            dataset = loader.load_asset_value(keys.fold_dataset, partition_key=partition)
+            variants = [
+                loader.load_asset_value(k, partition_key=partition) for k in variant_keys(sweep).values()
+            ]
+    except (dg.DagsterError, OSError):
+        return None
+    return steps.report_cell(sweep.config, dataset, variants)
