@@ -1,5 +1,5 @@
 """The `cvn` command: run a sweep, show its plan, summary, report and timings, migrate the results
-database, and edit, seed and audit the hyperparameter keys."""
+database, import realized fills, and edit, seed and audit the hyperparameter keys."""
 
 from __future__ import annotations
 
@@ -267,11 +267,16 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _hp_engine(args: argparse.Namespace) -> sa.Engine:
+def _results_engine(args: argparse.Namespace) -> sa.Engine:
+    """The results database, migrated to head: CVN_DATABASE_URL, else the local SQLite under --home."""
     _prepare_home(args.home)
     url = database_url()
     upgrade(url)
     return get_engine(url)
+
+
+def _hp_engine(args: argparse.Namespace) -> sa.Engine:
+    return _results_engine(args)
 
 
 def cmd_hp_set(args: argparse.Namespace) -> int:
@@ -356,6 +361,36 @@ def cmd_hp_audit(args: argparse.Namespace) -> int:
     return 0 if cover.complete else 1
 
 
+def cmd_fills_import(args: argparse.Namespace) -> int:
+    """Load realized fills, print the realized round trip per crypto and month, relabel the rows covered."""
+    from cvn_assets.core.fills import read_fills_file
+    from cvn_assets.store.fills import import_fills
+
+    parsed = read_fills_file(args.file)  # the whole file is validated before the database is touched
+    engine = _results_engine(args)
+    done = import_fills(engine, parsed)
+    repeated = f" ({parsed.repeated} repeating an earlier row exactly, read once)" if parsed.repeated else ""
+    print(f"{done.source}: {done.rows_read} rows, {done.fills} fills{repeated}: {done.new} new, "
+          f"{done.already_stored} already stored, in {redact(database_url())}")  # fmt: skip
+    print("\nrealized round trip per crypto and calendar month (UTC): fees only, the notional-weighted mean "
+          "per side x 2")  # fmt: skip
+    table = pd.DataFrame(
+        [(m.crypto, m.month, m.n_fills, m.notional_quote, m.fee_quote, m.per_side_bps, m.round_trip_bps)
+         for m in done.monthly],
+        columns=["crypto", "month", "fills", "notional_quote", "fee_quote", "per_side_bps", "round_trip_bps"],
+    )  # fmt: skip
+    with pd.option_context("display.width", 200, "display.float_format", "{:,.4f}".format):
+        print(table.to_string(index=False))
+    r, b = "finetune_results", "finetune_baselines"
+    print(
+        f"\ncost basis: {done.relabelled[r]} result rows and {done.relabelled[b]} baseline rows relabelled; "
+        f"{done.realized[r]} result rows and {done.realized[b]} baseline rows (all runs) are now "
+        "'realized_fills', with realized_cost_bps beside their assumed cost; their economics are unchanged "
+        "(computed at the assumed cost)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cvn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -393,6 +428,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--home")
     up.set_defaults(handler=cmd_db_upgrade)
+
+    fills = sub.add_parser("fills", help="realized fills in the results database")
+    fills_sub = fills.add_subparsers(dest="fills_command", required=True)
+    fills_import = fills_sub.add_parser(
+        "import",
+        help="load a fills CSV (timestamp,symbol,side,price,quantity,fee,fee_currency), print the realized "
+        "round trip per crypto and month, and label the result rows the fills cover 'realized_fills'",
+    )
+    fills_import.add_argument("file", help="the fills CSV (plain or .gz)")
+    fills_import.add_argument(
+        "--home", help="local state directory, whose SQLite is used unless CVN_DATABASE_URL is set"
+    )
+    fills_import.set_defaults(handler=cmd_fills_import)
 
     hp = sub.add_parser("hp", help="hyperparameter values and ranges in the ftf_config table")
     hp_sub = hp.add_subparsers(dest="hp_command", required=True)

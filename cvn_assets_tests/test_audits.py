@@ -112,6 +112,7 @@ def test_unknown_cost_basis_is_found(engine: sa.Engine, value: str) -> None:
             "fold_id": "f000",
             "cost_bps": 10,
             "cost_basis": value,
+            "realized_cost_bps": None,
         }
     ]
 

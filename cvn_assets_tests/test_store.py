@@ -171,3 +171,33 @@ def test_migration_0005_leaves_the_matched_baseline_of_older_rows_null(
     assert all(stored[c] is None for c in MATCHED_COLUMNS) and stored["sortino_test"] == 0.5
     with engine.connect() as conn:
         assert [p["variant"] for p in missing_matched_baselines(conn, RUN)] == ["xgboost"]
+
+
+def test_the_realized_fills_migration_leaves_rows_assumed_and_its_downgrade_never_keeps_a_realized_label(
+    db_url: str, engine: sa.Engine
+) -> None:
+    """Found by its file name, not its number, so that renumbering the migration leaves the test as it is."""
+    from cvn_assets.core.fills import parse_fills
+    from cvn_assets.store.fills import import_fills
+
+    config = alembic_config(db_url)
+    script = ScriptDirectory.from_config(config)
+    fills_revision = next(r for r in script.walk_revisions() if r.path.endswith("_realized_fills.py"))
+    command.downgrade(config, fills_revision.down_revision)
+    assert "realized_fills" not in sa.inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        old = result_row("xgboost", crypto="BTCUSD")
+        conn.execute(sa.insert(sa.table("finetune_results", *map(sa.column, old))).values(old))
+    command.upgrade(config, "head")
+    stored = _rows(engine, finetune_results)[0]
+    assert (stored["cost_basis"], stored["realized_cost_bps"]) == ("backtested_assumed", None)
+    fills = "timestamp,symbol,side,price,quantity,fee,fee_currency\n2024-03-02T00:00:00Z,BTCUSDT,buy,100,1,0.1,USDT\n"
+    import_fills(engine, parse_fills("fills.csv", fills.encode()))
+    stored = _rows(engine, finetune_results)[0]
+    assert (stored["cost_basis"], stored["realized_cost_bps"]) == ("realized_fills", 20.0)
+    command.downgrade(config, fills_revision.down_revision)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(sa.text("select cost_basis from finetune_results")).scalar() == "backtested_assumed"
+        )
+    command.upgrade(config, "head")

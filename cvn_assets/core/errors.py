@@ -19,14 +19,17 @@ class ConfigError(CvnError):
 
 
 class DataValidationError(CvnError):
-    """OHLCV input was rejected; the message names the file and, where known, the row."""
+    """Input data (OHLCV bars, realized fills) was rejected; the message names the file and, where known,
+    the 1-based data row and the column."""
 
-    def __init__(self, source: str, problem: str, row: int | None = None) -> None:
+    def __init__(self, source: str, problem: str, row: int | None = None, column: str | None = None) -> None:
         self.source = source
         self.problem = problem
         self.row = row
+        self.column = column
         at = f" row {row}:" if row is not None else ""
-        super().__init__(f"{source}:{at} {problem}")
+        col = f" column '{column}':" if column is not None else ""
+        super().__init__(f"{source}:{at}{col} {problem}")
 
 
 class SourceUnreachableError(DataValidationError):

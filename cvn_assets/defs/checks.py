@@ -47,7 +47,8 @@ AUDITS: dict[str, tuple[str, Audit]] = {
         lambda conn, cfg, crypto, fold: placeholder_join_keys(conn, cfg.run_id, crypto, fold),
     ),
     "cost_basis_labelled": (
-        "Every economic row (results and baselines) carries a known cost basis.",
+        "Every economic row (results and baselines) carries a known cost basis: 'backtested_assumed', or "
+        "'realized_fills' with its realized_cost_bps.",
         lambda conn, cfg, crypto, fold: unlabelled_cost_basis(conn, cfg.run_id, crypto, fold),
     ),
     "no_over_trading": (

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from cvn_assets.core.baselines import MATCHED_BASELINE
 from cvn_assets.store.schema import (
     COST_BASES,
+    COST_BASIS_BACKTESTED,
+    COST_BASIS_REALIZED,
     MATCHED_PREFIX,
     SPLIT_SUFFIXES,
     finetune_baselines,
@@ -132,20 +134,29 @@ def placeholder_join_keys(
 def unlabelled_cost_basis(
     conn: sa.Connection, run_id: str, crypto: str | None = None, fold_id: str | None = None
 ) -> list[dict[str, Any]]:
-    """Economic rows (results and baselines) without a known cost basis."""
+    """Economic rows (results and baselines) without a known cost basis: exactly 'backtested_assumed'
+    (realized_cost_bps NULL) or 'realized_fills' (with its realized_cost_bps). A row claiming realized
+    fills without the realized figure certifies an assumption; one with the figure but labelled assumed
+    contradicts itself."""
     problems: list[dict[str, Any]] = []
     for table in (finetune_results, finetune_baselines):
         t = table.c
         rows = conn.execute(
-            sa.select(t.crypto, t.fold_id, t.cost_bps, t.cost_basis).where(
+            sa.select(t.crypto, t.fold_id, t.cost_bps, t.cost_basis, t.realized_cost_bps).where(
                 _in_scope(table, run_id, crypto, fold_id),
-                sa.or_(t.cost_basis.is_(None), t.cost_basis.not_in(COST_BASES)),
+                sa.or_(
+                    t.cost_basis.is_(None),
+                    t.cost_basis.not_in(COST_BASES),
+                    sa.and_(t.cost_basis == COST_BASIS_REALIZED, t.realized_cost_bps.is_(None)),
+                    sa.and_(t.cost_basis == COST_BASIS_BACKTESTED, t.realized_cost_bps.is_not(None)),
+                ),
             )
         ).all()
         problems += [
-            {"table": table.name, "crypto": c, "fold_id": f, "cost_bps": cost, "cost_basis": basis}
-            for c, f, cost, basis in rows
-        ]
+            {"table": table.name, "crypto": c, "fold_id": f, "cost_bps": cost, "cost_basis": basis,
+             "realized_cost_bps": realized}
+            for c, f, cost, basis, realized in rows
+        ]  # fmt: skip
     return problems
 
 

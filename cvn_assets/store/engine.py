@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql, sqlite
 
 from cvn_assets.core.errors import StoreUnavailableError
 
@@ -56,6 +57,11 @@ def store_unavailable(url: str, exc: Exception) -> StoreUnavailableError:
         f"the results database {redact(url)} is unavailable ({reason}); check CVN_DATABASE_URL and that "
         "the server is up"
     )
+
+
+def dialect_insert(conn: sa.Connection, table: sa.Table):  # noqa: ANN201 - dialect-specific insert construct
+    """The connection's dialect's INSERT, the one with ON CONFLICT (on_conflict_do_update/_do_nothing)."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 @cache

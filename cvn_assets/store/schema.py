@@ -7,12 +7,17 @@ import sqlalchemy as sa
 from cvn_assets.core.backtest import ECONOMIC_METRICS
 from cvn_assets.core.baselines import MATCHED_BASELINE
 from cvn_assets.core.config import STRATEGY_MAX_LENGTH
+from cvn_assets.core.fills import CODE_MAX_LENGTH, FILL_KEY, SIDES, SYMBOL_MAX_LENGTH
 from cvn_assets.core.metric_names import CLASSIFICATION_METRICS
 
 metadata = sa.MetaData()
 
+# A row's cost basis: the economics of every row are computed at the assumed cost (fee_bps + slippage_bps
+# per side). `realized_fills` says realized fills cover its test window, and realized_cost_bps beside the
+# assumed cost holds what they cost; only the store sets it (store/fills.py: label_cost_basis).
 COST_BASIS_BACKTESTED = "backtested_assumed"
-COST_BASES = (COST_BASIS_BACKTESTED,)
+COST_BASIS_REALIZED = "realized_fills"
+COST_BASES = (COST_BASIS_BACKTESTED, COST_BASIS_REALIZED)
 SPLIT_SUFFIXES = ("_val", "_test")
 
 RESULT_KEY = ("run_id", "strategy", "variant", "crypto", "fold_id", "cost_bps")
@@ -49,10 +54,14 @@ def _key_columns(member: str, member_length: int) -> list[sa.Column]:
 
 def _cost_columns() -> list[sa.Column]:
     """What cost_bps is made of: the fee level and the slippage per side (migration 0004). NULL on rows
-    written before, whose slippage was not recorded."""
+    written before, whose slippage was not recorded. Beside them, the realized round trip in bps where
+    realized fills cover the row's test window (cost_basis 'realized_fills'), else NULL (migration
+    0006_realized_fills): fees only, to compare with the assumed round trip 2 x (fee_bps + slippage_bps)
+    (core/fills.py says what fills can and cannot measure)."""
     return [
         sa.Column("fee_bps", sa.Integer, nullable=True),
         sa.Column("slippage_bps", sa.Float, nullable=True),
+        sa.Column("realized_cost_bps", sa.Float, nullable=True),
     ]
 
 
@@ -120,4 +129,36 @@ ftf_config_history = sa.Table(
     sa.Column("new_value", sa.Text, nullable=False),
     sa.Column("changed_by", sa.String(100), nullable=False),
     sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+# Realized fills, as `cvn fills import` loads them (core/fills.py: the file, the crypto naming, the cost
+# arithmetic). A fill is unique on FILL_KEY, so importing a file again adds nothing. Each stores, as
+# imported, its UTC month, notional and fee in the quote currency: the monthly realized cost is then one
+# plain GROUP BY (crypto, month) on both dialects (store/fills.py: monthly_totals), and no table of derived
+# figures can drift from the fills it sums.
+realized_fills = sa.Table(
+    "realized_fills",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("filled_at", sa.DateTime(timezone=True), nullable=False),  # the file's timestamp, UTC
+    sa.Column("symbol", sa.String(SYMBOL_MAX_LENGTH), nullable=False),  # as the file wrote it
+    sa.Column("base", sa.String(CODE_MAX_LENGTH), nullable=False),
+    sa.Column("quote", sa.String(CODE_MAX_LENGTH), nullable=False),
+    sa.Column("crypto", sa.String(SYMBOL_MAX_LENGTH), nullable=False),  # the sweeps' name for the pair
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("price", sa.Float, nullable=False),
+    sa.Column("quantity", sa.Float, nullable=False),
+    sa.Column("fee", sa.Float, nullable=False),
+    sa.Column("fee_currency", sa.String(CODE_MAX_LENGTH), nullable=False),
+    sa.Column("notional_quote", sa.Float, nullable=False),  # price x quantity
+    sa.Column("fee_quote", sa.Float, nullable=False),  # the fee in the quote currency
+    sa.Column("month", sa.String(7), nullable=False),  # YYYY-MM of filled_at (UTC)
+    sa.Column("source", sa.Text, nullable=False),  # the file it was first imported from
+    sa.Column("source_row", sa.Integer, nullable=False),  # and its data row there
+    sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint(*FILL_KEY, name="uq_realized_fills_key"),
+    sa.CheckConstraint(f"side IN {SIDES!r}", name="ck_realized_fills_side"),
+    sa.CheckConstraint("price > 0 AND quantity > 0 AND fee >= 0", name="ck_realized_fills_amounts"),
+    sa.Index("ix_realized_fills_crypto_month", "crypto", "month"),
 )

@@ -1,5 +1,6 @@
 """Writing one partition's rows: one transaction, an upsert on the table's unique key, and removal of
-rows of that partition that the new write no longer has. Writing the same partition again leaves the same rows.
+rows of that partition that the new write no longer has, then the rows' cost basis set from the realized
+fills stored (store/fills.py: label_cost_basis). Writing the same partition again leaves the same rows.
 """
 
 from __future__ import annotations
@@ -9,15 +10,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from cvn_assets.store.engine import dialect_insert
+from cvn_assets.store.fills import label_cost_basis, lock_fills
 from cvn_assets.store.schema import BASELINE_KEY, RESULT_KEY, finetune_baselines, finetune_results
 
 Row = Mapping[str, Any]
-
-
-def _insert(conn: sa.Connection, table: sa.Table):  # noqa: ANN202 - dialect-specific insert construct
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def replace_partition(
@@ -35,13 +33,17 @@ def replace_partition(
             table_id = zlib.crc32(table.name.encode()) % 2**31
             scope_id = zlib.crc32(repr(sorted(scope.items())).encode()) % 2**31
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(table_id, scope_id)))
+        lock_fills(conn, exclusive=False)  # no fills import commits halfway through this write
         in_scope = sa.and_(*(table.c[k] == v for k, v in scope.items()))
         members = [row[member] for row in rows]
         conn.execute(sa.delete(table).where(in_scope, table.c[member].not_in(members)))
         if rows:
-            stmt = _insert(conn, table).values(list(rows))
+            stmt = dialect_insert(conn, table).values(list(rows))
             updates = {c: stmt.excluded[c] for c in rows[0] if c not in key}
             conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=updates))
+            # The rows arrive at the assumed cost basis; realized fills that cover their window relabel
+            # them here, by the same rule as `cvn fills import`, so a re-run keeps its label.
+            label_cost_basis(conn, table, in_scope)
     return len(rows)
 
 
