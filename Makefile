@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python bench/harness_overhead.py
 	$(BIN)/python bench/hpo_throughput.py
 	$(BIN)/python bench/orchestration_overhead.py
+	$(BIN)/python bench/random_baselines.py
 	$(BIN)/python bench/ui_vs_cli.py
 	$(BIN)/python bench/code_location_load.py
 

@@ -82,6 +82,7 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     ohlcv, features = keys.ohlcv.to_user_string(), keys.features.to_user_string()
     economics = keys.economics(config.costs_bps[0]).to_user_string()
     perf, refreshed = keys.perf.to_user_string(), {"(unpartitioned)"}  # sweep_perf: on every cron tick
+    report = keys.report.to_user_string()  # once every partition exists, and again when one changes
 
     def reload_bars() -> None:
         for crypto in config.cryptos:
@@ -118,9 +119,10 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
         for fold in folds:
             assert run_partition(defs, config, instance, crypto, fold).success
 
-    # A week later, all fresh: the bars are reloaded, and no partition is requested.
+    # A week later, all fresh: the bars are reloaded and no partition is requested; the report, waiting
+    # for every partition until now, is requested once.
     next_week = after + dt.timedelta(days=7)
-    assert ticks.at(next_week) == {ohlcv: {"BARS", "SYNA"}, perf: refreshed}
+    assert ticks.at(next_week) == {ohlcv: {"BARS", "SYNA"}, perf: refreshed, report: refreshed}
     reload_bars()
     assert ticks.at(next_week + dt.timedelta(seconds=30)) == {}
 
@@ -140,7 +142,9 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     assert all(partitions == grown[features] for partitions in grown.values())
     for crypto in config.cryptos:
         assert run_partition(defs, config, instance, crypto, new_fold).success
-    assert ticks.at(week_4 + dt.timedelta(seconds=30)) == {}
+    # The new fold's rows are in: the report refreshes (it waited while they were missing).
+    assert ticks.at(week_4 + dt.timedelta(seconds=30)) == {report: refreshed}
+    assert ticks.at(week_4 + dt.timedelta(seconds=60)) == {}
 
     # The feature code changes: features and everything after them, in every partition, in batches.
     _edited(monkeypatch, tmp_path, "cvn_assets.core.features")
