@@ -93,7 +93,9 @@ def _reach(fn: Callable[..., Any]) -> tuple[list[Callable[..., Any]], set[str]]:
         if current in functions:
             continue
         functions.append(current)
-        for name in _names(current):
+        # Sorted: a set of names iterates in a per-process (hash-seeded) order, which would reorder the
+        # functions hashed and give each process its own version.
+        for name in sorted(_names(current)):
             value = current.__globals__.get(name)
             if value is None:
                 continue

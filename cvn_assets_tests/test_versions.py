@@ -5,6 +5,9 @@ those leaves the models fresh because the fold's rows did not change."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -99,3 +102,28 @@ def test_code_versions_follow_the_code_that_computes_each_asset(
             asset_selection=[keys.features, keys.fold_dataset],
         ).success
         assert set(_statuses(defs, instance, bars_part).values()) == {StaleStatus.FRESH}
+
+
+def test_every_process_computes_the_same_code_versions() -> None:
+    """The webserver, the daemon and each run's code server compute the versions separately; with
+    per-process string hashing they must still agree, or every partition reads as unsynced (and the
+    scheduled refresh re-runs it) after each restart."""
+    script = (
+        "from cvn_assets.core.config import parse_config\n"
+        "from cvn_assets.defs.sweep import Sweep\n"
+        "from cvn_assets_tests.conftest import small_raw_config\n"
+        "cv = Sweep.of(parse_config(small_raw_config())).code_versions\n"
+        "print(cv.features, cv.model('xgboost'), cv.baselines, cv.economics, cv.report)\n"
+    )
+    printed = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(printed) == 1
