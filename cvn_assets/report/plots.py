@@ -25,8 +25,8 @@ def _png(fig: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _panels(n: int) -> tuple[plt.Figure, list[plt.Axes]]:
-    fig, axes = plt.subplots(1, n, figsize=(WIDTH_PER_PANEL * n, HEIGHT), squeeze=False)
+def _panels(n: int, *, share_y: bool = False) -> tuple[plt.Figure, list[plt.Axes]]:
+    fig, axes = plt.subplots(1, n, figsize=(WIDTH_PER_PANEL * n, HEIGHT), squeeze=False, sharey=share_y)
     return fig, list(axes[0])
 
 
@@ -44,7 +44,9 @@ def selection_scatter(results: pd.DataFrame, selection_metric: str, outcome: str
         ax.axhline(0, color="grey", linewidth=0.6)
     axes[0].set_ylabel(outcome)
     axes[-1].legend(fontsize=7, loc="best")
-    fig.suptitle(f"Validation {selection_metric} against OOS {outcome}, one point per variant and cell")
+    fig.suptitle(
+        f"Validation {selection_metric} against OOS {outcome}, one point per variant and cell", y=1.03
+    )
     return _png(fig)
 
 
@@ -67,7 +69,7 @@ def sortino_distributions(results: pd.DataFrame, baselines: pd.DataFrame) -> byt
     """One panel per cost level: each variant's OOS sortino over cells beside the random baseline's and
     the random_matched baselines' (pooled over the variants)."""
     costs = sorted(results["cost_bps"].unique())
-    fig, axes = _panels(max(len(costs), 1))
+    fig, axes = _panels(max(len(costs), 1), share_y=True)  # one set of names, on the left
     for ax, cost in zip(axes, costs, strict=False):
         at_cost = results[results["cost_bps"] == cost]
         groups = {str(v): rows["sortino_test"] for v, rows in at_cost.groupby("variant", sort=True)}
@@ -78,11 +80,11 @@ def sortino_distributions(results: pd.DataFrame, baselines: pd.DataFrame) -> byt
             np.asarray(v, dtype=float)[np.isfinite(np.asarray(v, dtype=float))] for v in groups.values()
         ]
         ax.boxplot(values, tick_labels=list(groups), vert=False, showfliers=True)
-        for i, name in enumerate(groups, start=1):
-            if name in ("random", MATCHED_BASELINE):
-                ax.get_yticklabels()[i - 1].set_color("tab:red")
+        for label in axes[0].get_yticklabels():
+            if label.get_text() in ("random", MATCHED_BASELINE):
+                label.set_color("tab:red")
         ax.axvline(0, color="grey", linewidth=0.6)
         ax.set_title(f"{cost} bps")
         ax.set_xlabel("OOS sortino over cells")
-    fig.suptitle("OOS sortino per variant against the random baselines (red)")
+    fig.suptitle("OOS sortino per variant against the random baselines (red)", y=1.03)
     return _png(fig)
