@@ -7,6 +7,8 @@ for its equity curves. Tables, the verdict and the plots go into its metadata, w
 report` builds the same page from the same rows.
 """
 
+import contextlib
+import io
 from typing import Any
 
 import dagster as dg
@@ -94,7 +96,8 @@ def last_cell(instance: dg.DagsterInstance, defs: dg.Definitions, sweep: Sweep) 
         return None
     partition = str(partition_key(max(sweep.config.cryptos), folds[-1]))
     try:
-        with defs.get_asset_value_loader(instance) as loader:
+        # Each load logs DEBUG lines to a console logger of its own: not the CLI's output.
+        with defs.get_asset_value_loader(instance) as loader, contextlib.redirect_stderr(io.StringIO()):
             dataset = loader.load_asset_value(keys.fold_dataset, partition_key=partition)
             variants = [
                 loader.load_asset_value(k, partition_key=partition) for k in variant_keys(sweep).values()
