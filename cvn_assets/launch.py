@@ -324,10 +324,13 @@ def launch_sweep(
                 also = [requested[p] for p in partitions if p in requested]
                 runs = launcher.wait(backfill_id, "crypto x fold", len(partitions), also=also)
                 launcher.outcome(runs, outcome)
-            if any(status == dg.DagsterRunStatus.SUCCESS for status in outcome.runs.values()):
-                # The report over what was written (the automation also refreshes it when rows change).
+            if partitions and not outcome.failures:
+                # The report over every partition (the automation also refreshes it when rows change).
                 report = launcher.wait(None, "report", 1, also=[launcher.launch_run(sweep.keys.report_job)])
                 launcher.outcome({sweep.keys.report.to_user_string(): r for r in report.values()}, outcome)
+            elif partitions:
+                on_progress(f"  report: not run while a partition failed; it refreshes by itself once they "
+                            f"succeed, or Materialize {sweep.keys.report.to_user_string()}")  # fmt: skip
         finally:
             launcher.close()
     return outcome

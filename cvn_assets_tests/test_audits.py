@@ -69,6 +69,15 @@ def test_a_result_row_without_its_random_matched_baseline_is_flagged(engine: sa.
              "variant": "xgboost", "problem": "missing"}
         ]  # fmt: skip
         assert missing_matched_baselines(conn, RUN, "SYNA", "f001") == []
+    with engine.begin() as conn:  # luck at another trading frequency is no baseline for this variant
+        conn.execute(
+            sa.update(finetune_results)
+            .where(finetune_results.c.cost_bps == 0)
+            .values(random_matched_n_trades_val=3.0)
+        )
+    with engine.connect() as conn:
+        problems = {p["cost_bps"]: p["problem"] for p in missing_matched_baselines(conn, RUN)}
+    assert problems == {10: "missing", 0: "3 trades on_val, its variant 7"}
 
 
 def test_baseline_on_another_window_or_data_is_flagged(engine: sa.Engine) -> None:

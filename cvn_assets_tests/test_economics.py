@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import tracemalloc
 
 import numpy as np
@@ -10,6 +11,7 @@ from cvn_assets.core.backtest import Economics, cost_per_side, select_trades, si
 from cvn_assets.core.baselines import (
     baseline_seed_key,
     buy_and_hold,
+    densest_trades,
     matched_entry_rate,
     matched_seed_key,
     naive,
@@ -149,7 +151,7 @@ def test_random_matched_trades_exactly_as_often_as_the_variant(n_trades: int) ->
         draws = np.random.default_rng([*key, s]).random((2, len(split)))
         entries = select_trades(draws[0] < rate, exit_pos)
         if entries.size < n_trades:
-            entries = select_trades(np.ones(len(split), dtype=bool), exit_pos)
+            entries = densest_trades(np.maximum(exit_pos, np.arange(len(split)) + 1))
         kept = np.sort(entries[np.argsort(draws[1][entries], kind="stable")[:n_trades]])
         signal = np.zeros(len(split), dtype=bool)
         signal[kept] = True  # non-overlapping already: select_trades keeps every one of them
@@ -157,6 +159,37 @@ def test_random_matched_trades_exactly_as_often_as_the_variant(n_trades: int) ->
     matched = random_matched(split, 0.001, YEAR, n_trades=n_trades, n_seeds=25, seed_key=key)
     assert matched.n_trades == n_trades
     _same(matched, _per_seed(split, signals, 0.001))
+
+
+def test_random_matched_keeps_the_trade_count_where_walking_from_the_first_row_cannot() -> None:
+    """Row 0's trade covers rows 1 to 8, whose trades each last one bar: walking every row from the
+    first takes 2 trades, but a variant entering at rows 1 to 9 makes 9, and so must its luck."""
+    n = 10
+    exit_bar = np.array([9, *range(2, 10), 10])
+    split = pd.DataFrame({"bar": np.arange(n), "exit_bar": exit_bar, "close": 100.0 + np.arange(n),
+                          "exit_price": 100.0 + np.minimum(exit_bar, n - 1)})  # fmt: skip
+    assert select_trades(np.ones(n, dtype=bool), np.minimum(exit_bar, n)).size == 2
+    assert densest_trades(np.maximum(np.minimum(exit_bar, n), np.arange(n) + 1)).tolist() == list(
+        range(1, 10)
+    )
+    variant = trade_signal(split, np.arange(n) >= 1, 0.001, YEAR)
+    assert variant.n_trades == 9
+    assert random_matched(split, 0.001, YEAR, n_trades=9, n_seeds=4, seed_key=(1,)).n_trades == 9
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_densest_trades_holds_the_most_trades(seed: int) -> None:
+    """Against a brute force over every subset of a short window."""
+    rng = np.random.default_rng(seed)
+    n = 12
+    free = np.arange(n) + rng.integers(1, 6, n)
+
+    def fits(rows: tuple[int, ...]) -> bool:
+        return all(free[a] <= b for a, b in itertools.pairwise(rows))
+
+    most = max(len(c) for k in range(n + 1) for c in itertools.combinations(range(n), k) if fits(c))
+    rows = densest_trades(free)
+    assert rows.size == most and fits(tuple(rows))
 
 
 def test_random_matched_without_trades_is_not_trading() -> None:

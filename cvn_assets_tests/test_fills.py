@@ -161,6 +161,9 @@ def test_pairs_name_the_cryptos_sweeps_name() -> None:
         assert crypto_of(symbol) == "BTCUSD", symbol
     assert crypto_of("ETHBTC") == "ETHBTC" and crypto_of("ETHEUR") == "ETHEUR"
     assert crypto_of("SYNA") == "SYNA"  # no pair: stays itself
+    # A ticker ending in T or B is not eaten by TUSD or BUSD: DOT-USD, ARB-USD (but BTC-TUSD stays).
+    assert split_symbol("DOTUSD") == ("DOT", "USD") and split_symbol("ARBUSD") == ("ARB", "USD")
+    assert split_symbol("BTCTUSD") == ("BTC", "TUSD") and crypto_of("DOT-USDT") == crypto_of("DOTUSD")
     with pytest.raises(ValueError, match="BASE-QUOTE"):
         split_symbol("BTC-USD-X")
 

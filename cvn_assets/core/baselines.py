@@ -81,30 +81,56 @@ def random_matched(
     Seed s draws two rows of uniforms from `default_rng([*seed_key, s])`: the first makes the candidate
     entries, at the rate that gives about twice `n_trades` trades (`matched_entry_rate`); they are walked
     like the random baseline's, and the `n_trades` trades with the smallest keys in the second row are
-    kept. A seed whose walk gives fewer trades walks every row instead; only a window that cannot hold
-    `n_trades` trades at all gives fewer.
+    kept. A seed whose walk gives fewer trades keeps them from `densest_trades` instead, which holds at
+    least as many as the variant's own (they are a set of non-overlapping trades on this window), so every
+    seed trades exactly `n_trades` times.
     """
     paths = _paths(split, cost)
     if n_trades == 0:
         return naive(split, cost, bars_per_year)
     rate = matched_entry_rate(n_trades, paths)
     means = SeedMeans()
+    densest: np.ndarray | None = None
     for block in seed_blocks(n_seeds, 2 * paths.n_rows):
         draws = np.empty((len(block), 2, paths.n_rows))
         for i, s in enumerate(block):
             np.random.default_rng([*seed_key, s]).random(out=draws[i])
         signals = draws[:, 0] < rate
         seed, entries = chains(signals, paths.next_free)
-        short = np.bincount(seed, minlength=len(block)) < n_trades
-        if short.any():
-            signals[short] = True
-            seed, entries = chains(signals, paths.next_free)
+        short = np.flatnonzero(np.bincount(seed, minlength=len(block)) < n_trades)
+        if short.size:
+            densest = densest_trades(paths.next_free) if densest is None else densest
+            keep = ~np.isin(seed, short)
+            seed = np.concatenate([seed[keep], np.repeat(short, densest.size)])
+            entries = np.concatenate([entries[keep], np.tile(densest, short.size)])
+            by_seed = np.lexsort((entries, seed))
+            seed, entries = seed[by_seed], entries[by_seed]
         keys = draws[seed, 1, entries]
         by_key = np.lexsort((keys, seed))
         rank = np.arange(seed.size) - np.searchsorted(seed[by_key], seed[by_key])
         kept = np.sort(by_key[rank < n_trades])  # back to seed-major time order
         means.add(chain_economics(paths, seed[kept], entries[kept], len(block), bars_per_year))
     return means.economics()
+
+
+def densest_trades(next_free: np.ndarray) -> np.ndarray:
+    """The rows of a largest set of non-overlapping trades on the window (row r's trade holds rows r to
+    next_free[r] - 1). Walking every row greedily from the first can hold fewer: a long first trade may
+    cover several short ones. most[r], the most trades from row r on, is max(most[r + 1], 1 +
+    most[next_free[r]]); walking forward, a row is taken whenever taking it keeps the most."""
+    n = next_free.size
+    free = np.minimum(next_free, n).tolist()
+    most = [0] * (n + 1)
+    for r in range(n - 1, -1, -1):
+        most[r] = max(most[r + 1], 1 + most[free[r]])
+    rows, r = [], 0
+    while r < n:
+        if 1 + most[free[r]] >= most[r + 1]:
+            rows.append(r)
+            r = free[r]
+        else:
+            r += 1
+    return np.asarray(rows, dtype=np.int64)
 
 
 def matched_entry_rate(n_trades: int, paths: TradePaths) -> float:

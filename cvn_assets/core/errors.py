@@ -29,7 +29,8 @@ class DataValidationError(CvnError):
         self.column = column
         at = f" row {row}:" if row is not None else ""
         col = f" column '{column}':" if column is not None else ""
-        super().__init__(f"{source}:{at}{col} {problem}")
+        one_line = problem.replace("\r", "\\r").replace("\n", "\\n")  # a quoted field may hold a newline
+        super().__init__(f"{source}:{at}{col} {one_line}")
 
 
 class SourceUnreachableError(DataValidationError):

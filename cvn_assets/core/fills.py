@@ -78,7 +78,7 @@ FILL_KEY = ("filled_at", "base", "quote", "side", "price", "quantity")
 SIDES = ("buy", "sell")
 # Dollar stablecoins: a pair quoted in one of these names the same crypto as its USD pair.
 USD_QUOTES = ("USD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD", "USDP", "DAI")
-# The quote currencies recognized at the end of a separator-less symbol (the longest match wins).
+# The quote currencies recognized at the end of a separator-less symbol (`split_symbol` says which wins).
 KNOWN_QUOTES = (*USD_QUOTES, "EUR", "GBP", "JPY", "TRY", "BTC", "ETH", "BNB")
 SEPARATORS = r"[-/_:]"
 # Bounded by the store's columns, so SQLite and PostgreSQL accept the same files.
@@ -105,10 +105,12 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     if len(parts) == 2 and all(_CODE.fullmatch(p) for p in parts):
         return parts[0], parts[1]
     if len(parts) == 1 and _GLUED.fullmatch(text):
-        for quote in sorted(KNOWN_QUOTES, key=len, reverse=True):
-            base = text.removesuffix(quote)
-            if base != text and _CODE.fullmatch(base):
-                return base, quote
+        splits = [(text.removesuffix(q), q) for q in KNOWN_QUOTES if text.endswith(q) and len(text) > len(q)]
+        splits = [(base, quote) for base, quote in splits if _CODE.fullmatch(base)]
+        if splits:
+            # DOTUSD is DOT-USD, not DO-TUSD, and ARBUSD is ARB-USD: a base of three or more characters
+            # first (tickers rarely have fewer), then the longest quote (BTCUSDT is BTC-USDT).
+            return max(splits, key=lambda split: (len(split[0]) >= 3, len(split[1])))
     raise ValueError(
         f"symbol '{symbol}' is not a pair this can read: write it BASE-QUOTE (e.g. BTC-USDT), or as "
         f"BASEQUOTE ending in one of {', '.join(KNOWN_QUOTES)}"

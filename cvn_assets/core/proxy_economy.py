@@ -37,7 +37,7 @@ class ProxyEconomyReport:
     correlations: pd.DataFrame  # cost_bps, variant, selection_metric, outcome, n, rho, ci_low, ci_high
     versus_baselines: pd.DataFrame  # cost_bps, variant, baseline, outcome, cells, share_better, sign_p, ...
     overfitting: pd.DataFrame  # cost_bps, picked_variant, cells, variants, pbo, ..., deflated_sharpe
-    leaderboard: pd.DataFrame  # cost_bps, rank, name, kind, cells, mean metrics, share_beats_random_matched
+    leaderboard: pd.DataFrame  # cost_bps, rank, name, kind, cells, mean metrics, beats_random_matched
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {
@@ -206,20 +206,14 @@ def verdicts(report: ProxyEconomyReport) -> list[str]:
         over = report.overfitting[report.overfitting["cost_bps"] == cost].iloc[0]
         rho, low, high = (pooled.iloc[0][c] if len(pooled) else None for c in ("rho", "ci_low", "ci_high"))
         if rho is None or pd.isna(rho) or low is None or pd.isna(low):
-            answer = "too few cells to say whether"
-        elif low > 0:
-            answer = "evidence that"
+            answer, interval = "are too few cells to say whether", ""
         else:
-            answer = "no evidence that"
-        interval = (
-            f" (Spearman {rho:.2f}, 95% CI {low:.2f} to {high:.2f})"
-            if answer != "too few cells to say whether"
-            else ""
-        )
+            answer = "is evidence that" if low > 0 else "is no evidence that"
+            interval = f" (Spearman {rho:.2f}, 95% CI {low:.2f} to {high:.2f})"
         pbo = f"{over['pbo_selected']:.2f}" if pd.notna(over["pbo_selected"]) else "n/a"
         dsr = f"{over['deflated_sharpe']:.2f}" if pd.notna(over["deflated_sharpe"]) else "n/a"
         lines.append(
-            f"At {cost} bps there is {answer} validation {PICKED_ON} predicts OOS sortino{interval}; "
+            f"At {cost} bps there {answer} validation {PICKED_ON} predicts OOS sortino{interval}; "
             f"picking the best {PICKED_ON} variant ({over['picked_variant']}) overfits with probability "
             f"{pbo}, and its deflated Sharpe ratio is {dsr}."
         )

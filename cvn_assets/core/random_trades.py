@@ -27,18 +27,24 @@ from cvn_assets.core.backtest import ECONOMIC_METRICS, Economics, round_trip_net
 BLOCK_DRAWS = 1 << 21  # draws per block of seeds: about 2 MB of signal, whatever the number of seeds
 
 
+# The fields of a row's trade, one row of `TradePaths.table` each: a trade's fields sit in one cache line,
+# so gathering many random trades costs one memory access each.
+# The first four are what the drawdown needs, side by side.
+FIELDS = ("factor", "low", "high", "drawdown", "net", "sum_returns", "sum_downside_sq")
+FACTOR, LOW, HIGH, DRAWDOWN, NET, SUM_RETURNS, SUM_DOWNSIDE_SQ = range(len(FIELDS))
+
+
 @dataclass(frozen=True)
 class TradePaths:
-    """Per row of a window: the trade that would enter at its close and exit like its label."""
+    """Per row of a window: the trade that would enter at its close and exit like its label.
+
+    `table[row]` holds, in `FIELDS` order: the equity factor over the trade's bars (its slots' growths
+    multiplied); its lowest and highest equity (the high counting its entry) relative to its entry; its
+    largest fall from its own running high; the net return of the round trip; and the sum of its per-bar
+    equity returns and of their squared losses."""
 
     next_free: np.ndarray  # first row where the next trade may enter (>= len: none)
-    net: np.ndarray  # net return of the round trip
-    factor: np.ndarray  # equity factor over the trade's bars (its slots' growths multiplied)
-    sum_returns: np.ndarray  # sum of the trade's per-bar equity returns
-    sum_downside_sq: np.ndarray  # sum of their squared losses
-    low: np.ndarray  # lowest equity during the trade, relative to its entry
-    high: np.ndarray  # highest equity during the trade (or at its entry), relative to its entry
-    drawdown: np.ndarray  # largest fall from the trade's own running high
+    table: np.ndarray  # (rows, 8) floats, the last column unused (it pads a row to 64 bytes)
 
     @property
     def n_rows(self) -> int:
@@ -48,45 +54,40 @@ class TradePaths:
 def trade_paths(close: np.ndarray, exit_pos: np.ndarray, exit_price: np.ndarray, cost: float) -> TradePaths:
     """Each row's trade, bar by bar, exactly as `simulate` marks it: bars entry+1 .. exit-1 grow with the
     close, the exit bar (or the settlement slot after the window) with the exit price, and the first and
-    last slot each pay `cost`."""
+    last slot each pay `cost`. Rows are walked longest trade first, so step k works on a leading slice."""
     n = close.size
     rows = np.arange(n)
     exit_slot = np.minimum(exit_pos, n)  # positions >= n settle in the slot after the window
     length = exit_slot - rows  # slots each trade holds, >= 1 (a label exits after its entry bar)
+    order = np.argsort(-length, kind="stable")
+    length_sorted = length[order]
     bar_growth = np.ones(n + 1)
     bar_growth[1:n] = close[1:] / close[:-1]
-    last_growth = exit_price / close[exit_slot - 1]
+    last_growth = (exit_price / close[exit_slot - 1])[order]
 
-    sum_r = np.zeros(n)
-    sum_d2 = np.zeros(n)
-    rel = np.ones(n)
-    low = np.full(n, np.inf)
-    high = np.ones(n)
-    drawdown = np.zeros(n)
-    for k in range(1, int(length.max(initial=0)) + 1):
-        live = np.flatnonzero(length >= k)
-        last = length[live] == k
-        g = np.where(last, last_growth[live], bar_growth[live + k])
+    sum_r, sum_d2, drawdown = np.zeros(n), np.zeros(n), np.zeros(n)
+    rel, high, low = np.ones(n), np.ones(n), np.full(n, np.inf)
+    longest = int(length.max(initial=0))
+    live_counts = np.cumsum(np.bincount(length, minlength=longest + 1)[::-1])[::-1][1:]  # length >= k
+    for k, live in zip(range(1, longest + 1), live_counts, strict=True):
+        last = length_sorted[:live] == k
+        g = np.where(last, last_growth[:live], bar_growth[order[:live] + k])
         if k == 1:
             g = g * (1 - cost)
         g = np.where(last, g * (1 - cost), g)
         r = g - 1
-        sum_r[live] += r
-        sum_d2[live] += np.minimum(r, 0.0) ** 2
-        rel[live] *= g
-        low[live] = np.minimum(low[live], rel[live])
-        high[live] = np.maximum(high[live], rel[live])
-        drawdown[live] = np.maximum(drawdown[live], 1 - rel[live] / high[live])
-    return TradePaths(
-        next_free=np.maximum(exit_pos, rows + 1),
-        net=round_trip_net(close, exit_price, cost),
-        factor=rel,
-        sum_returns=sum_r,
-        sum_downside_sq=sum_d2,
-        low=low,
-        high=high,
-        drawdown=drawdown,
-    )
+        sum_r[:live] += r
+        sum_d2[:live] += np.minimum(r, 0.0) ** 2
+        rel[:live] *= g
+        np.minimum(low[:live], rel[:live], out=low[:live])
+        np.maximum(high[:live], rel[:live], out=high[:live])
+        np.maximum(drawdown[:live], 1 - rel[:live] / high[:live], out=drawdown[:live])
+    table = np.zeros((n, 8))
+    table[:, NET] = round_trip_net(close, exit_price, cost)
+    for column, values in ((FACTOR, rel), (SUM_RETURNS, sum_r), (SUM_DOWNSIDE_SQ, sum_d2), (LOW, low),
+                           (HIGH, high), (DRAWDOWN, drawdown)):  # fmt: skip
+        table[order, column] = values
+    return TradePaths(next_free=np.maximum(exit_pos, rows + 1), table=table)
 
 
 def chains(signals: np.ndarray, next_free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,8 +102,16 @@ def chains(signals: np.ndarray, next_free: np.ndarray) -> tuple[np.ndarray, np.n
     m = flat.size
     seed, row = np.divmod(flat, n)
     free = next_free[row]
-    jump = np.searchsorted(flat, seed * n + free)
-    same_seed = jump < np.searchsorted(flat, (seed + 1) * n)
+    target = flat + (free - row)  # seed * n + free: where this seed's next trade may start
+    # The first candidate at or after the target: a few candidates on at most (trades are short), so a
+    # step-by-step scan of the still-short ones beats a binary search of all.
+    after = np.append(flat, np.iinfo(np.int64).max)
+    jump = np.arange(1, m + 1)
+    short = np.flatnonzero(after[jump] < target)
+    while short.size:
+        jump[short] += 1
+        short = short[after[jump[short]] < target[short]]
+    same_seed = after[jump] < (seed + 1) * n
     jump = np.append(np.where((free < n) & same_seed, jump, m), m)  # m: the end of a seed's path
     seed_starts = np.searchsorted(flat, np.arange(n_seeds) * n)
     firsts = seed_starts[signals.any(axis=1)]
@@ -123,14 +132,18 @@ def chain_economics(
     The equity before trade k is the product of the earlier trades' factors; the running high before it
     is the largest of 1 and the earlier trades' highs; the worst drawdown is the larger of the fall from
     that high to the trade's low and the trade's own drawdown."""
+    trades = np.take(paths.table, entries, axis=0)  # one gather of every field of every trade
     n_trades = np.bincount(seed, minlength=n_seeds)
-    net = paths.net[entries]
+
+    def per_seed(values: np.ndarray) -> np.ndarray:
+        return np.bincount(seed, values, minlength=n_seeds)
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        win_rate = np.bincount(seed, net > 0, minlength=n_seeds) / n_trades
-        expectancy = np.bincount(seed, net, minlength=n_seeds) / n_trades
+        win_rate = per_seed(trades[:, NET] > 0) / n_trades
+        expectancy = per_seed(trades[:, NET]) / n_trades
     slots = paths.n_rows + 1  # simulate's equity has one slot per bar and one for the settlement
-    mean = np.bincount(seed, paths.sum_returns[entries], minlength=n_seeds) / slots
-    downside = np.sqrt(np.bincount(seed, paths.sum_downside_sq[entries], minlength=n_seeds) / slots)
+    mean = per_seed(trades[:, SUM_RETURNS]) / slots
+    downside = np.sqrt(per_seed(trades[:, SUM_DOWNSIDE_SQ]) / slots)
     sortino = np.full(n_seeds, np.nan)
     has_downside = downside > 0
     sortino[has_downside] = mean[has_downside] / downside[has_downside] * np.sqrt(bars_per_year)
@@ -138,14 +151,11 @@ def chain_economics(
     # One row per seed, one column per trade, padded with a trade that changes nothing.
     width = int(n_trades.max(initial=0))
     column = np.arange(seed.size) - np.repeat(np.cumsum(n_trades) - n_trades, n_trades)
-    factor = np.ones((n_seeds, width))
-    low = np.ones((n_seeds, width))
-    high = np.ones((n_seeds, width))
-    drawdown = np.zeros((n_seeds, width))
-    factor[seed, column] = paths.factor[entries]
-    low[seed, column] = paths.low[entries]
-    high[seed, column] = paths.high[entries]
-    drawdown[seed, column] = paths.drawdown[entries]
+    grid = np.zeros((n_seeds * width, 4))  # factor, low, high, drawdown
+    grid[:, :DRAWDOWN] = 1.0
+    grid[seed * width + column] = trades[:, : DRAWDOWN + 1]
+    grid = grid.reshape(n_seeds, width, 4)
+    factor, low, high, drawdown = (grid[:, :, c] for c in (FACTOR, LOW, HIGH, DRAWDOWN))
     equity_before = np.cumprod(np.hstack([np.ones((n_seeds, 1)), factor]), axis=1)
     peak = np.maximum.accumulate(np.hstack([np.ones((n_seeds, 1)), equity_before[:, :-1] * high]), axis=1)
     worst = np.maximum(1 - equity_before[:, :-1] * low / peak[:, :-1], drawdown)

@@ -35,7 +35,7 @@ AUDITS: dict[str, tuple[str, Audit]] = {
     "baselines_complete": (
         "Every baseline type (buy_and_hold, random, naive) exists at this cost, on the same test window "
         "and data hash as the partition's result rows, and every result row carries its random_matched "
-        "baseline.",
+        "baseline, trading exactly as often as the variant.",
         lambda conn, cfg, crypto, fold: (
             missing_baselines(conn, cfg.run_id, cfg.costs_bps, BASELINE_TYPES, crypto, fold)
             + missing_matched_baselines(conn, cfg.run_id, crypto, fold)

@@ -14,6 +14,7 @@ from functools import cached_property
 from cvn_assets import steps
 from cvn_assets.core.config import SweepConfig
 from cvn_assets.harness.registry import get_ensemble, get_model
+from cvn_assets.report.page import build_page
 from cvn_assets.version import step_version
 
 
@@ -68,4 +69,5 @@ class CodeVersions:
 
     @cached_property
     def report(self) -> str:
-        return _chain(step_version(steps.report_cell), self.economics)
+        # build_page: the statistics, the tables and the plots are the report's code too.
+        return _chain(step_version(steps.report_cell, build_page), self.economics)

@@ -35,7 +35,6 @@ def page_metadata(page: ReportPage) -> dict[str, Any]:
     overfitting figures per cost as numbers the UI plots across materializations."""
     metadata: dict[str, Any] = {
         "verdict": dg.MetadataValue.md("\n\n".join(page.verdicts) or "No result rows yet."),
-        "result_rows": len(page.report.leaderboard),
     }
     for caption, png in page.figures.items():
         metadata[f"plot: {caption}"] = dg.MetadataValue.md(f"![{caption}]({png_data_uri(png)})")
@@ -102,6 +101,6 @@ def last_cell(instance: dg.DagsterInstance, defs: dg.Definitions, sweep: Sweep) 
             variants = [
                 loader.load_asset_value(k, partition_key=partition) for k in variant_keys(sweep).values()
             ]
-    except (dg.DagsterError, OSError):
+    except (dg.DagsterError, dg.Failure, OSError):  # MissingUpstreamError is a Failure, not a DagsterError
         return None
     return steps.report_cell(sweep.config, dataset, variants)

@@ -97,19 +97,30 @@ def missing_matched_baselines(
     conn: sa.Connection, run_id: str, crypto: str | None = None, fold_id: str | None = None
 ) -> list[dict[str, Any]]:
     """Every result row needs its own `random_matched` baseline on both splits (written with the row;
-    NULL on rows written before migration 0005 until their partition is re-run)."""
+    NULL on rows written before migration 0005 until their partition is re-run), trading exactly as often
+    as the variant."""
     r = finetune_results.c
-    needed = [r[f"{MATCHED_PREFIX}n_trades{suffix}"] for suffix in SPLIT_SUFFIXES]
+    pairs = [(r[f"n_trades{s}"], r[f"{MATCHED_PREFIX}n_trades{s}"]) for s in SPLIT_SUFFIXES]
     rows = conn.execute(
-        sa.select(r.variant, r.crypto, r.fold_id, r.cost_bps).where(
-            _in_scope(finetune_results, run_id, crypto, fold_id), sa.or_(*(c.is_(None) for c in needed))
+        sa.select(r.variant, r.crypto, r.fold_id, r.cost_bps, *(c for pair in pairs for c in pair)).where(
+            _in_scope(finetune_results, run_id, crypto, fold_id),
+            sa.or_(*(sa.or_(matched.is_(None), matched != own) for own, matched in pairs)),
         )
     ).all()
-    return [
-        {"crypto": c, "fold_id": f, "cost_bps": cost, "baseline_type": MATCHED_BASELINE, "variant": v,
-         "problem": "missing"}
-        for v, c, f, cost in rows
-    ]  # fmt: skip
+    problems = []
+    for v, c, f, cost, *counts in rows:
+        own_and_matched = list(zip(counts[::2], counts[1::2], strict=True))
+        if any(matched is None for _, matched in own_and_matched):
+            problem = "missing"
+        else:
+            problem = "; ".join(
+                f"{matched:g} trades on{suffix}, its variant {own}"
+                for (own, matched), suffix in zip(own_and_matched, SPLIT_SUFFIXES, strict=True)
+                if matched != own
+            )
+        problems.append({"crypto": c, "fold_id": f, "cost_bps": cost, "baseline_type": MATCHED_BASELINE,
+                         "variant": v, "problem": problem})  # fmt: skip
+    return problems
 
 
 def placeholder_join_keys(
