@@ -1,20 +1,21 @@
 """Random baselines: the seeds scored in blocks (`core/random_trades.py`) against the per-seed loop they
 replace, on one window of --bars synthetic hourly bars with the demo's labels, in one run.
 
-  * speed: bars x seeds per second of the per-seed loop and of `random_entries`, --seeds seeds each
-    (target: at least 10x);
+  * speed: bars x seeds per second of the per-seed loop and of `random_entries`, --seeds seeds each,
+    the median of --repeats interleaved runs (target: at least 10x);
   * rows: the largest relative difference between the two averages (same seeds, same draws, same trades;
     only the floating-point order of sums differs);
   * memory: the peak memory the blocked seeds allocate on top of the window (tracemalloc sees numpy's
     buffers) at 10, 100 and 1,000 seeds (target: flat), measured in passes of their own: tracemalloc
     slows Python's allocations, so timed runs go without it.
 
-    python bench/random_baselines.py [--bars 1000000] [--seeds 100]
+    python bench/random_baselines.py [--bars 1000000] [--seeds 100] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -47,6 +48,10 @@ def per_seed_loop(
                 sums[name] += value
                 counts[name] += 1
     return Economics(**{k: sums[k] / counts[k] if counts[k] else None for k in ECONOMIC_METRICS})
+
+
+def _runs(times: list[float]) -> str:
+    return ", ".join(f"{t:.2f}" for t in times)
 
 
 def labelled_window(n_bars: int) -> pd.DataFrame:
@@ -82,6 +87,7 @@ def main() -> None:
     )
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each (default 3)")
     args = parser.parse_args()
 
     window = labelled_window(args.bars)
@@ -93,10 +99,18 @@ def main() -> None:
             window, COST, per_year, entry_prob=ENTRY_PROB, n_seeds=n_seeds, seed_key=key
         )
 
-    old, old_s = timed(
-        lambda: per_seed_loop(window, COST, per_year, entry_prob=ENTRY_PROB, n_seeds=args.seeds, seed_key=key)
-    )
-    new, new_s = timed(blocked(args.seeds))
+    # Interleaved repeats, medians compared: a noisy machine slows both alike.
+    old_times, new_times = [], []
+    for _ in range(args.repeats):
+        old, seconds = timed(
+            lambda: per_seed_loop(
+                window, COST, per_year, entry_prob=ENTRY_PROB, n_seeds=args.seeds, seed_key=key
+            )
+        )
+        old_times.append(seconds)
+        new, seconds = timed(blocked(args.seeds))
+        new_times.append(seconds)
+    old_s, new_s = statistics.median(old_times), statistics.median(new_times)
     work = len(window) * args.seeds
     differences = [
         abs(a - b) / max(abs(a), 1e-300)
@@ -104,8 +118,8 @@ def main() -> None:
         if a is not None and b is not None
     ]
     print(f"{len(window):,} bars x {args.seeds} seeds, {old.n_trades:.0f} trades per seed on average")
-    print(f"per-seed loop : {work / old_s:14,.0f} bar-seeds/s ({old_s:.2f} s)")
-    print(f"blocked seeds : {work / new_s:14,.0f} bar-seeds/s ({new_s:.2f} s)")
+    print(f"per-seed loop : {work / old_s:14,.0f} bar-seeds/s (median {old_s:.2f} s of {_runs(old_times)})")
+    print(f"blocked seeds : {work / new_s:14,.0f} bar-seeds/s (median {new_s:.2f} s of {_runs(new_times)})")
     print(f"speed-up      : {old_s / new_s:.1f}x   (target >= 10x)")
     print(
         f"rows          : largest relative difference {max(differences):.1e} over {len(differences)} metrics"

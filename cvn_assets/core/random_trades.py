@@ -59,8 +59,10 @@ def trade_paths(close: np.ndarray, exit_pos: np.ndarray, exit_price: np.ndarray,
     rows = np.arange(n)
     exit_slot = np.minimum(exit_pos, n)  # positions >= n settle in the slot after the window
     length = exit_slot - rows  # slots each trade holds, >= 1 (a label exits after its entry bar)
-    order = np.argsort(-length, kind="stable")
-    length_sorted = length[order]
+    # Longest first, rows in order within a length: a stable sort of small integers (numpy radix-sorts
+    # 16-bit keys).
+    key = -length.astype(np.int16) if length.max(initial=0) < 2**15 else -length
+    order = np.argsort(key, kind="stable")
     bar_growth = np.ones(n + 1)
     bar_growth[1:n] = close[1:] / close[:-1]
     last_growth = (exit_price / close[exit_slot - 1])[order]
@@ -68,25 +70,33 @@ def trade_paths(close: np.ndarray, exit_pos: np.ndarray, exit_price: np.ndarray,
     sum_r, sum_d2, drawdown = np.zeros(n), np.zeros(n), np.zeros(n)
     rel, high, low = np.ones(n), np.ones(n), np.full(n, np.inf)
     longest = int(length.max(initial=0))
-    live_counts = np.cumsum(np.bincount(length, minlength=longest + 1)[::-1])[::-1][1:]  # length >= k
-    for k, live in zip(range(1, longest + 1), live_counts, strict=True):
-        last = length_sorted[:live] == k
-        g = np.where(last, last_growth[:live], bar_growth[order[:live] + k])
+    at_least = np.cumsum(np.bincount(length, minlength=longest + 2)[::-1])[::-1]  # rows with length >= k
+    g = np.empty(n)
+    for k in range(1, longest + 1):
+        # Sorted longest first: rows [0, live) still hold at step k, and [going_on, live) exit at it.
+        live, going_on = int(at_least[k]), int(at_least[k + 1])
+        step = g[:live]
+        np.take(bar_growth, order[:going_on] + k, out=step[:going_on])
+        np.multiply(last_growth[going_on:live], 1 - cost, out=step[going_on:])  # the exit pays the cost
         if k == 1:
-            g = g * (1 - cost)
-        g = np.where(last, g * (1 - cost), g)
-        r = g - 1
-        sum_r[:live] += r
-        sum_d2[:live] += np.minimum(r, 0.0) ** 2
-        rel[:live] *= g
+            step *= 1 - cost  # and so does the entry, in the first slot
+        rel[:live] *= step
+        step -= 1  # the slot's return
+        sum_r[:live] += step
+        np.minimum(step, 0.0, out=step)
+        sum_d2[:live] += step * step
         np.minimum(low[:live], rel[:live], out=low[:live])
         np.maximum(high[:live], rel[:live], out=high[:live])
-        np.maximum(drawdown[:live], 1 - rel[:live] / high[:live], out=drawdown[:live])
-    table = np.zeros((n, 8))
-    table[:, NET] = round_trip_net(close, exit_price, cost)
+        np.divide(rel[:live], high[:live], out=step)
+        np.maximum(drawdown[:live], 1 - step, out=drawdown[:live])
+    walked = np.zeros((n, 8))  # in walking order, then put back in row order in one pass
     for column, values in ((FACTOR, rel), (SUM_RETURNS, sum_r), (SUM_DOWNSIDE_SQ, sum_d2), (LOW, low),
                            (HIGH, high), (DRAWDOWN, drawdown)):  # fmt: skip
-        table[order, column] = values
+        walked[:, column] = values
+    del rel, sum_r, sum_d2, low, high, drawdown, g  # the peak holds the table twice, not its columns too
+    table = np.empty_like(walked)
+    table[order] = walked
+    table[:, NET] = round_trip_net(close, exit_price, cost)
     return TradePaths(next_free=np.maximum(exit_pos, rows + 1), table=table)
 
 
@@ -101,25 +111,25 @@ def chains(signals: np.ndarray, next_free: np.ndarray) -> tuple[np.ndarray, np.n
     flat = np.flatnonzero(signals)  # seed * n + row, sorted
     m = flat.size
     seed, row = np.divmod(flat, n)
-    free = next_free[row]
+    free = np.take(next_free, row)  # np.take: several times faster than fancy indexing here
     target = flat + (free - row)  # seed * n + free: where this seed's next trade may start
     # The first candidate at or after the target: a few candidates on at most (trades are short), so a
     # step-by-step scan of the still-short ones beats a binary search of all.
     after = np.append(flat, np.iinfo(np.int64).max)
     jump = np.arange(1, m + 1)
-    short = np.flatnonzero(after[jump] < target)
+    short = np.flatnonzero(np.take(after, jump) < target)
     while short.size:
         jump[short] += 1
-        short = short[after[jump[short]] < target[short]]
-    same_seed = after[jump] < (seed + 1) * n
+        short = short[np.take(after, jump[short]) < target[short]]
+    same_seed = np.take(after, jump) < (seed + 1) * n
     jump = np.append(np.where((free < n) & same_seed, jump, m), m)  # m: the end of a seed's path
     seed_starts = np.searchsorted(flat, np.arange(n_seeds) * n)
     firsts = seed_starts[signals.any(axis=1)]
     on_path = np.zeros(m + 1, dtype=bool)
     on_path[firsts] = True
     while firsts.size and (jump[firsts] < m).any():
-        on_path[jump[np.flatnonzero(on_path)]] = True
-        jump = jump[jump]
+        on_path[np.take(jump, np.flatnonzero(on_path))] = True
+        jump = np.take(jump, jump)
     taken = np.flatnonzero(on_path[:m])
     return seed[taken], row[taken]
 
@@ -134,38 +144,40 @@ def chain_economics(
     that high to the trade's low and the trade's own drawdown."""
     trades = np.take(paths.table, entries, axis=0)  # one gather of every field of every trade
     n_trades = np.bincount(seed, minlength=n_seeds)
-
-    def per_seed(values: np.ndarray) -> np.ndarray:
-        return np.bincount(seed, values, minlength=n_seeds)
-
+    # Sums per seed over its (contiguous) trades, in one pass; a seed without trades sums to 0.
+    summed = np.column_stack([trades[:, NET] > 0, trades[:, [NET, SUM_RETURNS, SUM_DOWNSIDE_SQ]]])
+    starts = np.cumsum(n_trades) - n_trades
+    sums = np.zeros((n_seeds, 4))
+    traded = n_trades > 0
+    sums[traded] = np.add.reduceat(summed, starts[traded], axis=0) if seed.size else 0.0
+    wins, net, returns, downside_sq = sums.T
     with np.errstate(invalid="ignore", divide="ignore"):
-        win_rate = per_seed(trades[:, NET] > 0) / n_trades
-        expectancy = per_seed(trades[:, NET]) / n_trades
+        win_rate = wins / n_trades
+        expectancy = net / n_trades
     slots = paths.n_rows + 1  # simulate's equity has one slot per bar and one for the settlement
-    mean = per_seed(trades[:, SUM_RETURNS]) / slots
-    downside = np.sqrt(per_seed(trades[:, SUM_DOWNSIDE_SQ]) / slots)
+    mean = returns / slots
+    downside = np.sqrt(downside_sq / slots)
     sortino = np.full(n_seeds, np.nan)
     has_downside = downside > 0
     sortino[has_downside] = mean[has_downside] / downside[has_downside] * np.sqrt(bars_per_year)
 
-    # One row per seed, one column per trade, padded with a trade that changes nothing.
-    width = int(n_trades.max(initial=0))
-    column = np.arange(seed.size) - np.repeat(np.cumsum(n_trades) - n_trades, n_trades)
-    grid = np.zeros((n_seeds * width, 4))  # factor, low, high, drawdown
-    grid[:, :DRAWDOWN] = 1.0
-    grid[seed * width + column] = trades[:, : DRAWDOWN + 1]
-    grid = grid.reshape(n_seeds, width, 4)
-    factor, low, high, drawdown = (grid[:, :, c] for c in (FACTOR, LOW, HIGH, DRAWDOWN))
-    equity_before = np.cumprod(np.hstack([np.ones((n_seeds, 1)), factor]), axis=1)
-    peak = np.maximum.accumulate(np.hstack([np.ones((n_seeds, 1)), equity_before[:, :-1] * high]), axis=1)
-    worst = np.maximum(1 - equity_before[:, :-1] * low / peak[:, :-1], drawdown)
+    total_return = np.zeros(n_seeds)
+    max_drawdown = np.zeros(n_seeds)
+    for s in np.flatnonzero(traded):  # each seed's trades are one contiguous run: a few vector steps each
+        factor, low, high, own_drawdown = trades[starts[s] : starts[s] + n_trades[s], : DRAWDOWN + 1].T
+        equity_before = np.cumprod(np.concatenate([[1.0], factor]))
+        peak_before = np.maximum.accumulate(np.concatenate([[1.0], equity_before[:-2] * high[:-1]]))
+        total_return[s] = equity_before[-1] - 1
+        max_drawdown[s] = max(
+            float(np.max(1 - equity_before[:-1] * low / peak_before)), float(own_drawdown.max())
+        )
     return {
         "n_trades": n_trades.astype(float),
         "win_rate": win_rate,
         "expectancy": expectancy,
         "sortino": sortino,
-        "total_return": equity_before[:, -1] - 1,
-        "max_drawdown": worst.max(axis=1, initial=0.0),
+        "total_return": total_return,
+        "max_drawdown": max_drawdown,
     }
 
 
