@@ -192,12 +192,9 @@ class SweepLauncher:
             "tags": [{"key": k, "value": v} for k, v in self.sweep.run_tags().items()],
             "title": f"cvn sweep {self.sweep.name}",
         }
-        result = execute_query(self.workspace, LAUNCH_BACKFILL, {"params": params})
-        payload = (result.get("data") or {}).get("launchPartitionBackfill") or {}
-        if payload.get("__typename") != "LaunchBackfillSuccess":
-            problem = payload.get("message") or result.get("errors") or payload.get("__typename")
-            raise LaunchError(f"could not launch a backfill of {job_name}: {problem}")
-        return payload["backfillId"]
+        launched = self._mutate(LAUNCH_BACKFILL, {"params": params}, "launchPartitionBackfill",
+                                "LaunchBackfillSuccess", f"a backfill of {job_name}")  # fmt: skip
+        return launched["backfillId"]
 
     def launch_run(self, job_name: str) -> str:
         """Launch one run of an unpartitioned job, exactly as the UI's Materialize button does."""
@@ -209,12 +206,18 @@ class SweepLauncher:
             },
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in self.sweep.run_tags().items()]},
         }
-        result = execute_query(self.workspace, LAUNCH_RUN, {"executionParams": params})
-        payload = (result.get("data") or {}).get("launchRun") or {}
-        if payload.get("__typename") != "LaunchRunSuccess":
+        launched = self._mutate(LAUNCH_RUN, {"executionParams": params}, "launchRun", "LaunchRunSuccess",
+                                f"a run of {job_name}")  # fmt: skip
+        return launched["run"]["runId"]
+
+    def _mutate(self, query: str, variables: dict, field: str, success: str, what: str) -> dict:
+        """A launch mutation through the webserver's GraphQL schema: its `success` payload, or LaunchError."""
+        result = execute_query(self.workspace, query, variables)
+        payload = (result.get("data") or {}).get(field) or {}
+        if payload.get("__typename") != success:
             problem = payload.get("message") or result.get("errors") or payload.get("__typename")
-            raise LaunchError(f"could not launch a run of {job_name}: {problem}")
-        return payload["run"]["runId"]
+            raise LaunchError(f"could not launch {what}: {problem}")
+        return payload
 
     def wait(
         self,

@@ -23,6 +23,7 @@ from cvn_assets.core.baselines import (
     naive,
     random_entries,
     random_matched,
+    window_paths,
 )
 from cvn_assets.core.config import SweepConfig
 from cvn_assets.core.datasets import FoldDataset, LabeledFeatures, build_fold_dataset, label_features
@@ -34,6 +35,7 @@ from cvn_assets.core.folds import Fold
 from cvn_assets.core.hashing import canonical_json
 from cvn_assets.core.labels import triple_barrier_labels
 from cvn_assets.core.loaders import load_ohlcv
+from cvn_assets.core.random_trades import TradePaths
 from cvn_assets.core.timeframes import bar_delta, bars_per_year
 from cvn_assets.harness.ensemble import combine_one
 from cvn_assets.harness.hpo import search, study_name
@@ -254,6 +256,8 @@ def result_rows(
 ) -> list[Row]:
     """One finetune_results row per variant at this cost level."""
     cost, per_year = trading_basis(cfg, cost_bps)
+    # What each row's trade would do: the same for every variant's random_matched, so computed once.
+    paths = {split: window_paths(dataset.split(split), cost) for split in SPLIT_SUFFIX}
     rows: list[Row] = []
     for v in variants:
         if v.data_hash != dataset.data_hash:
@@ -270,7 +274,8 @@ def result_rows(
             row[f"threshold_buy{suffix}"] = v.threshold
             econ[split] = variant_economics(frame, proba, v.threshold, cost, per_year)
         row.update(_economics_columns(econ))
-        row.update(_economics_columns(_matched_baselines(cfg, dataset, econ, cost, per_year), MATCHED_PREFIX))
+        matched = _matched_baselines(cfg, dataset, econ, paths, per_year)
+        row.update(_economics_columns(matched, MATCHED_PREFIX))
         row["n_trades_val"], row["n_trades_test"] = int(row["n_trades_val"]), int(row["n_trades_test"])
         row.update(
             variant=v.variant,
@@ -283,13 +288,16 @@ def result_rows(
 
 
 def _matched_baselines(
-    cfg: SweepConfig, dataset: FoldDataset, variant: dict[str, Economics], cost: float, per_year: float
+    cfg: SweepConfig,
+    dataset: FoldDataset,
+    variant: dict[str, Economics],
+    paths: dict[str, TradePaths],
+    per_year: float,
 ) -> dict[str, Economics]:
     """`random_matched` per split: luck with the variant's own trade count in that split."""
     return {
         split: random_matched(
-            dataset.split(split),
-            cost,
+            paths[split],
             per_year,
             n_trades=int(econ.n_trades),
             n_seeds=cfg.baselines.random_seeds,

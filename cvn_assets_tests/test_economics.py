@@ -17,6 +17,7 @@ from cvn_assets.core.baselines import (
     naive,
     random_entries,
     random_matched,
+    window_paths,
 )
 from cvn_assets.core.economics import label_exits, trade_signal, variant_economics
 from cvn_assets.core.random_trades import BLOCK_DRAWS, chains, trade_paths
@@ -156,7 +157,7 @@ def test_random_matched_trades_exactly_as_often_as_the_variant(n_trades: int) ->
         signal = np.zeros(len(split), dtype=bool)
         signal[kept] = True  # non-overlapping already: select_trades keeps every one of them
         signals.append(signal)
-    matched = random_matched(split, 0.001, YEAR, n_trades=n_trades, n_seeds=25, seed_key=key)
+    matched = random_matched(window_paths(split, 0.001), YEAR, n_trades=n_trades, n_seeds=25, seed_key=key)
     assert matched.n_trades == n_trades
     _same(matched, _per_seed(split, signals, 0.001))
 
@@ -174,7 +175,9 @@ def test_random_matched_keeps_the_trade_count_where_walking_from_the_first_row_c
     )
     variant = trade_signal(split, np.arange(n) >= 1, 0.001, YEAR)
     assert variant.n_trades == 9
-    assert random_matched(split, 0.001, YEAR, n_trades=9, n_seeds=4, seed_key=(1,)).n_trades == 9
+    assert (
+        random_matched(window_paths(split, 0.001), YEAR, n_trades=9, n_seeds=4, seed_key=(1,)).n_trades == 9
+    )
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -194,7 +197,7 @@ def test_densest_trades_holds_the_most_trades(seed: int) -> None:
 
 def test_random_matched_without_trades_is_not_trading() -> None:
     split = _split()
-    assert random_matched(split, 0.001, YEAR, n_trades=0, n_seeds=5, seed_key=(1,)) == naive(
+    assert random_matched(window_paths(split, 0.001), YEAR, n_trades=0, n_seeds=5, seed_key=(1,)) == naive(
         split, 0.001, YEAR
     )
 

@@ -53,7 +53,7 @@ def random_entries(
     scored in blocks (`random_trades`), so memory does not grow with their number. A metric with no value
     for some seed (no trade, no downside) is averaged over the seeds that have one.
     """
-    paths = _paths(split, cost)
+    paths = window_paths(split, cost)
     means = SeedMeans()
     for block in seed_blocks(n_seeds, paths.n_rows):
         signals = np.empty((len(block), paths.n_rows), dtype=bool)
@@ -67,8 +67,7 @@ def random_entries(
 
 
 def random_matched(
-    split: pd.DataFrame,
-    cost: float,
+    paths: TradePaths,
     bars_per_year: float,
     *,
     n_trades: int,
@@ -76,7 +75,8 @@ def random_matched(
     seed_key: tuple[int, ...],
 ) -> Economics:
     """Luck at a variant's own trading frequency: random entries with exactly `n_trades` trades and the
-    label's exit rule, averaged over `n_seeds` seeds.
+    label's exit rule, averaged over `n_seeds` seeds. `paths` are the window's at the cost
+    (`window_paths`), computed once and shared by every variant of a cell.
 
     Seed s draws two rows of uniforms from `default_rng([*seed_key, s])`: the first makes the candidate
     entries, at the rate that gives about twice `n_trades` trades (`matched_entry_rate`); they are walked
@@ -85,11 +85,12 @@ def random_matched(
     least as many as the variant's own (they are a set of non-overlapping trades on this window), so every
     seed trades exactly `n_trades` times.
     """
-    paths = _paths(split, cost)
-    if n_trades == 0:
-        return naive(split, cost, bars_per_year)
-    rate = matched_entry_rate(n_trades, paths)
     means = SeedMeans()
+    if n_trades == 0:  # every seed trades as little: the naive baseline's economics
+        no_trade = np.empty(0, dtype=np.int64)
+        means.add(chain_economics(paths, no_trade, no_trade, 1, bars_per_year))
+        return means.economics()
+    rate = matched_entry_rate(n_trades, paths)
     densest: np.ndarray | None = None
     for block in seed_blocks(n_seeds, 2 * paths.n_rows):
         draws = np.empty((len(block), 2, paths.n_rows))
@@ -141,7 +142,8 @@ def matched_entry_rate(n_trades: int, paths: TradePaths) -> float:
     return 1.0 if wait <= 1 else 1.0 / wait
 
 
-def _paths(split: pd.DataFrame, cost: float) -> TradePaths:
+def window_paths(split: pd.DataFrame, cost: float) -> TradePaths:
+    """The trade every row of a split would make at this cost: what the random baselines score."""
     exit_pos, exit_price = label_exits(split)
     return trade_paths(split["close"].to_numpy(), exit_pos, exit_price, cost)
 

@@ -21,14 +21,15 @@ class CellEquity:
     curves: pd.DataFrame
 
 
-def signal_equity(split: pd.DataFrame, signal: np.ndarray, cost: float) -> np.ndarray:
-    """Equity (starting at 1) after each bar of the split when entering wherever `signal` is true; the
-    last bar includes the settlement of a trade still open, so it ends at 1 + the row's total return."""
-    exit_pos, exit_price = label_exits(split)
+def signal_equity(
+    close: np.ndarray, exits: tuple[np.ndarray, np.ndarray], signal: np.ndarray, cost: float
+) -> np.ndarray:
+    """Equity (starting at 1) after each bar of the split when entering wherever `signal` is true, each
+    trade leaving at the split's `label_exits`; the last bar includes the settlement of a trade still
+    open, so it ends at 1 + the row's total return."""
+    exit_pos, exit_price = exits
     entries = select_trades(np.asarray(signal, dtype=bool), exit_pos)
-    growth = equity_growth(
-        split["close"].to_numpy(), entries, exit_pos[entries], exit_price[entries], cost=cost
-    )
+    growth = equity_growth(close, entries, exit_pos[entries], exit_price[entries], cost=cost)
     equity = np.cumprod(growth)
     curve = equity[:-1].copy()
     curve[-1] = equity[-1]
@@ -47,11 +48,11 @@ def cell_equity(
     """One column per variant (its entry signal), then buy_and_hold, naive and random (the mean curve of
     the random baseline's seeds, drawn exactly as its rows are), indexed by the split's timestamps."""
     n = len(split)
-    curves = {name: signal_equity(split, signal, cost) for name, signal in signals.items()}
-    close = split["close"].to_numpy()
+    close, exits = split["close"].to_numpy(), label_exits(split)
+    curves = {name: signal_equity(close, exits, signal, cost) for name, signal in signals.items()}
     held = equity_growth(close, np.array([0]), np.array([n - 1]), close[[n - 1]], cost=cost)
     curves["buy_and_hold"] = np.cumprod(held)[:-1]  # out at the last close: nothing left to settle
     curves["naive"] = np.ones(n)
     draws = (np.random.default_rng([*seed_key, s]).random(n) < entry_prob for s in range(n_seeds))
-    curves["random"] = np.mean([signal_equity(split, signal, cost) for signal in draws], axis=0)
+    curves["random"] = np.mean([signal_equity(close, exits, signal, cost) for signal in draws], axis=0)
     return pd.DataFrame(curves, index=split.index)

@@ -44,16 +44,15 @@ def build_page(
 ) -> ReportPage:
     from cvn_assets.report import plots  # matplotlib loads when a report is drawn, not with the definitions
 
+    results, baselines = as_floats(results), as_floats(baselines)
     report = build_report(results, baselines, seed=seed)
     figures: dict[str, bytes] = {}
     notes: list[str] = []
     if not results.empty:
         figures[f"Validation {PICKED_ON} against OOS sortino"] = plots.selection_scatter(
-            as_floats(results), PICKED_ON, "sortino_test"
+            results, PICKED_ON, "sortino_test"
         )
-        figures["OOS sortino against the random baselines"] = plots.sortino_distributions(
-            as_floats(results), as_floats(baselines)
-        )
+        figures["OOS sortino against the random baselines"] = plots.sortino_distributions(results, baselines)
     if cell is not None:
         figures[f"Equity curves: {cell.title}"] = plots.cell_equity(cell.curves, cell.title)
     else:
