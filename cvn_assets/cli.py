@@ -18,8 +18,10 @@ from cvn_assets.core.config import (
     DEFAULT_CONFIG_PATH,
     EXTRA_SWEEPS_ENV,
     SweepConfig,
+    SweepFile,
     load_config,
-    load_sweeps,
+    remember_sweep_file,
+    scan_sweeps,
 )
 from cvn_assets.core.errors import ConfigError, CvnError
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
@@ -39,15 +41,33 @@ if TYPE_CHECKING:
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
 
+def _validated_config(config_path: str | Path | None) -> SweepConfig:
+    """The config file, checked for everything the code location checks when it loads the sweep (registered
+    models, ensembles and feature sets, cron, every bound), so nothing is launched that cannot load."""
+    from cvn_assets.definitions import validate_sweep
+
+    path = Path(config_path) if config_path else DEFAULT_CONFIG_PATH
+    config = load_config(path)
+    try:
+        validate_sweep(config)
+    except ConfigError as exc:
+        raise ConfigError(exc.key, exc.problem, exc.source or str(path)) from None
+    except CvnError as exc:
+        raise CvnError(f"{path}: {exc}") from None
+    return config
+
+
 def _plan(config_path: str | None) -> SweepPlan:
-    return plan_sweep(load_config(config_path))
+    return plan_sweep(_validated_config(config_path))
 
 
 def _prepare_home(home: str | None) -> Path:
-    """Point CVN_HOME and DAGSTER_HOME at local state (the embedded default) unless already set."""
+    """Point CVN_HOME and DAGSTER_HOME at local state (the embedded default) unless already set; the home
+    is created if it does not exist yet."""
     if home:
         os.environ["CVN_HOME"] = str(Path(home).resolve())
     root = cvn_home()
+    root.mkdir(parents=True, exist_ok=True)
     embedded = root / "dagster"
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(embedded)))
     dagster_home.mkdir(parents=True, exist_ok=True)
@@ -80,14 +100,23 @@ def print_summary(cfg: SweepConfig) -> None:
             print(part.drop(columns="cost_bps").to_string(index=False))
 
 
+def _served_sweeps() -> list[SweepFile]:
+    """What the code location serves; each sweep file it cannot serve is named on stderr, in one line."""
+    served, invalid = scan_sweeps()
+    for entry in invalid:
+        print(f"note: not served (the other sweeps are): {entry.error}", file=sys.stderr)
+    return served
+
+
 def _served_sweep(config_path: str | None) -> Sweep:
-    """The sweep of a config file. A file outside the sweeps directory is served too, through
-    CVN_SWEEP_FILES, by the code location this command's daemon and runs load."""
+    """The sweep of a config file, validated. A file outside the sweeps directory is served too: through
+    CVN_SWEEP_FILES by this command's daemon and runs, and from then on in this home (the UI's code location
+    and `cvn report`, `summary` and `perf` find it)."""
     from cvn_assets.defs.sweep import Sweep
 
     path = Path(config_path).resolve() if config_path else DEFAULT_CONFIG_PATH
-    config = load_config(path)
-    served = {s.name: s.path.resolve() for s in load_sweeps()}
+    config = _validated_config(path)
+    served = {s.name: s.path.resolve() for s in _served_sweeps()}
     if served.get(config.name) != path:
         if config.name in served:
             raise ConfigError(
@@ -97,7 +126,26 @@ def _served_sweep(config_path: str | None) -> Sweep:
             )
         extra = [p for p in os.environ.get(EXTRA_SWEEPS_ENV, "").split(os.pathsep) if p]
         os.environ[EXTRA_SWEEPS_ENV] = os.pathsep.join([*extra, str(path)])
+        remember_sweep_file(path)
     return Sweep.of(config)
+
+
+def _ensure_hyperparameters(args: argparse.Namespace, cfg: SweepConfig) -> None:
+    """Before anything launches: on the embedded default, write the committed hyperparameter values that are
+    not set yet (never overwriting one), as `cvn hp seed --apply` does; against a configured results
+    database (CVN_DATABASE_URL), stop naming the command that fixes a missing key instead of writing there."""
+    from cvn_assets import steps
+
+    engine = _hp_engine(args)
+    if not os.environ.get("CVN_DATABASE_URL"):
+        written = apply_seed(engine, _seed_actions(engine, force=False))
+        print(f"hyperparameters: {written} missing keys seeded into ftf_config from the values file")
+        return
+    if cfg.hpo.allow_fallback:
+        return
+    cover, description = steps.hyperparameter_coverage(cfg, Resolver(engine))
+    if not cover.complete:
+        raise CvnError(f"nothing was launched: {description}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -108,11 +156,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     root = _prepare_home(args.home)
     sweep = _served_sweep(args.config)
     cfg = sweep.config
-    if args.command == "demo":
-        # The embedded default works out of the box: write the committed hyperparameter values that are
-        # not set yet (never overwriting one), exactly as `cvn hp seed --apply` would.
-        written = apply_seed(_hp_engine(args), _seed_actions(_hp_engine(args), force=False))
-        print(f"hyperparameters: {written} missing keys seeded into ftf_config from the values file")
+    _ensure_hyperparameters(args, cfg)
     started = time.perf_counter()
     print(
         f"sweep {cfg.run_id}: {len(cfg.cryptos)} cryptos, models {list(cfg.models)}, costs {cfg.costs_bps} bps; "
@@ -121,8 +165,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         outcome = launch_sweep(instance, sweep, root, on_progress=lambda line: print(line, flush=True))
         elapsed = time.perf_counter() - started
-        print_summary(cfg)
-        print_report(cfg, instance, root / "reports", tables=False)
+        try:
+            print_summary(cfg)
+            print_report(cfg, instance, root / "reports", tables=False)
+        except sa.exc.OperationalError as exc:  # the runs' own failures below say which partitions it cost
+            print(f"\nno summary: {store_unavailable(database_url(), exc)}")
     n_failed_checks = sum(map(len, outcome.failed_checks.values()))
     print(
         f"\n{outcome.succeeded} runs succeeded, {len(outcome.runs) - outcome.succeeded} failed in {elapsed:.1f} s; "
@@ -133,6 +180,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for name, checks in outcome.failed_checks.items():
         for check in checks:
             print(f"  CHECK FAILED {name}: {check}")
+    for crypto, why in outcome.left_out.items():
+        verdict = (
+            "skipped (operations.skip_cryptos_without_folds)" if not outcome.left_out_fails else "FAILED"
+        )
+        print(f"  LEFT OUT {crypto}, {verdict}: no fold of the plan fits its data; {why}")
     print(
         f"\nresults database : {redact(database_url())}  (tables finetune_results, finetune_baselines; "
         f"run_id {cfg.run_id})"
@@ -162,12 +214,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
         )
     for crypto, error in plan.rejected.items():
         print(f"  REJECTED {crypto}: {error}")
+    if plan.no_fit is not None:
+        raise plan.no_fit
     return 1 if plan.rejected or not plan.folds else 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     _prepare_home(args.home)
-    print_summary(load_config(args.config))
+    if not args.config and not args.sweep:
+        args.config = str(DEFAULT_CONFIG_PATH)
+    for config in _chosen_sweeps(args).values():
+        print_summary(config)
     return 0
 
 
@@ -187,7 +244,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
 
     _prepare_home(args.home)
     with dg.DagsterInstance.get() as instance:
-        for name, config in _chosen_sweeps(args.sweep).items():
+        for name, config in _chosen_sweeps(args).items():
             perf = sweep_perf(instance, Sweep.of(config), args.since.to_pytimedelta())
             runs = perf.runs
             print(f"\n== sweep {name}: {runs.runs} finished runs since {perf.since:%Y-%m-%d %H:%M} UTC ==")
@@ -206,11 +263,19 @@ def cmd_perf(args: argparse.Namespace) -> int:
     return 0
 
 
-def _chosen_sweeps(name: str | None) -> dict[str, SweepConfig]:
-    """The served sweep `--sweep` names, or every served sweep."""
-    served = {s.name: s.config for s in load_sweeps()}
+def _chosen_sweeps(args: argparse.Namespace) -> dict[str, SweepConfig]:
+    """The sweep of `--config FILE`, else the served sweep `--sweep` names, else every served sweep. Served:
+    the sweeps directory, and every file `cvn sweep --config FILE` ran in this home."""
+    if getattr(args, "config", None):
+        config = load_config(args.config)
+        return {config.name: config}
+    served = {s.name: s.config for s in _served_sweeps()}
+    name = getattr(args, "sweep", None)
     if name and name not in served:
-        raise CvnError(f"--sweep {name}: no such sweep is served; served: {', '.join(sorted(served))}")
+        raise CvnError(
+            f"--sweep {name}: no such sweep is served in {cvn_home()}; served: {', '.join(sorted(served))}. "
+            "Pass --config FILE, or --home DIR where it was run"
+        )
     return {n: served[n] for n in ([name] if name else sorted(served))}
 
 
@@ -221,7 +286,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     root = _prepare_home(args.home)
     out_dir = Path(args.out) if args.out else root / "reports"
     with dg.DagsterInstance.get() as instance:
-        for config in _chosen_sweeps(args.sweep).values():
+        for config in _chosen_sweeps(args).values():
             print_report(config, instance, out_dir, tables=True)
     return 0
 
@@ -405,11 +470,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("sweep", cmd_sweep, "materialize every partition of a sweep and print variants vs baselines")
     add("demo", cmd_sweep, "the default sweep on the embedded default (same as `sweep` without --config)")
     add("plan", cmd_plan, "print the fold plan derived from the data")
-    add("summary", cmd_summary, "print variants vs baselines per cost for a sweep already run")
+    summary = add("summary", cmd_summary, "print variants vs baselines per cost for a sweep already run")
+    summary.add_argument("--sweep", help="a served sweep, by name (instead of --config)")
     perf = sub.add_parser(
         "perf", help="where the time goes: p50/p95/max per asset and model, from the event log"
     )
     perf.add_argument("--sweep", help="one served sweep (default: every one)")
+    perf.add_argument("--config", help="the sweep of this config file")
     perf.add_argument("--since", type=_window, default=DEFAULT_PERF_WINDOW, help=f"how far back, e.g. 7d, 12h "
                       f"(default: {DEFAULT_PERF_WINDOW}, the sweep_perf asset's)")  # fmt: skip
     perf.add_argument("--home")
@@ -418,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="the proxy-vs-economy report: does the validation metric predict OOS money?"
     )
     report.add_argument("--sweep", help="one served sweep (default: every one)")
+    report.add_argument("--config", help="the sweep of this config file")
     report.add_argument("--out", help="directory for the HTML page (default: $CVN_HOME/reports)")
     report.add_argument("--home")
     report.set_defaults(handler=cmd_report)

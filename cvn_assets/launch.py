@@ -7,7 +7,10 @@ under `dagster.yaml`'s concurrency. Progress and the outcome are read back from 
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -68,10 +71,14 @@ class SweepOutcome:
     failures: dict[str, str] = field(default_factory=dict)  # partition -> first error
     failed_checks: dict[str, list[str]] = field(default_factory=dict)  # partition -> check keys
     checks_passed: int = 0
+    # Cryptos whose bars loaded but hold no fold of the plan (too short), with why: not run at all.
+    left_out: dict[str, str] = field(default_factory=dict)
+    # Whether a crypto left out fails the sweep (unless `operations.skip_cryptos_without_folds`).
+    left_out_fails: bool = True
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.failed_checks
+        return not self.failures and not self.failed_checks and not (self.left_out and self.left_out_fails)
 
     @property
     def succeeded(self) -> int:
@@ -86,38 +93,71 @@ WORKSPACE = f"""load_from:
 """
 
 
+DAEMON_LOCK = "cvn-daemon.lock"  # under DAGSTER_HOME: held by the daemon a `cvn sweep` started, for its life
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+
+def _die_with_parent() -> None:
+    """In the child before it execs: SIGTERM when the process that started it dies (even by kill -9), so
+    the daemon never outlives its `cvn sweep` (Linux; elsewhere the lock below still refuses a second)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @contextmanager
 def running_daemon(instance: dg.DagsterInstance, home: Path) -> Iterator[Callable[[], str | None]]:
     """Dagster's daemon for this instance: the one already running (e.g. under `dagster dev`), or one
-    started here for the duration of the sweep. Yields a probe that says why the daemon stopped, if it did."""
+    started here for the duration of the sweep. Yields a probe that says why the daemon stopped, if it did.
+
+    The daemon started here exits when this process dies, however it dies, and holds a lock under the
+    Dagster home for as long as it lives: a later `cvn sweep` on the same home refuses to start a second one
+    beside it, naming its pid."""
     if all_daemons_healthy(instance):
         yield lambda: None
         return
+    home.mkdir(parents=True, exist_ok=True)
     workspace = home / "workspace.yaml"
     workspace.write_text(WORKSPACE)
     log_path = home / "daemon.log"
+    lock_path = Path(instance.root_directory) / DAEMON_LOCK
     daemon = Path(sys.executable).with_name("dagster-daemon")
-    with log_path.open("ab") as log:
+    with lock_path.open("a+") as lock, log_path.open("ab") as log:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            pid = lock.read().strip() or "?"
+            raise LaunchError(
+                f"a Dagster daemon started by an earlier `cvn sweep` on this home is still running (pid {pid}, "
+                f"lock {lock_path}); wait for it to exit, or stop it with `kill {pid}`"
+            ) from None
+        # The daemon inherits the locked descriptor: the lock is held until the daemon itself exits.
         process = subprocess.Popen(
             [str(daemon), "run", "-w", str(workspace)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
+            pass_fds=(lock.fileno(),),
+            preexec_fn=_die_with_parent,  # only a prctl call between fork and exec
         )
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(process.pid))
+        lock.flush()
 
-    def stopped() -> str | None:
-        if process.poll() is None:
-            return None
-        return f"the Dagster daemon exited with status {process.returncode}; its log: {log_path}"
+        def stopped() -> str | None:
+            if process.poll() is None:
+                return None
+            return f"the Dagster daemon exited with status {process.returncode}; its log: {log_path}"
 
-    try:
-        yield stopped
-    finally:
-        process.terminate()
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            yield stopped
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 class SweepLauncher:
@@ -308,6 +348,10 @@ def launch_sweep(
             launcher.outcome(ohlcv_runs, outcome)
             loaded = {c for c, run in ohlcv_runs.items() if run.status == dg.DagsterRunStatus.SUCCESS}
             update = fold_update(instance, sweep)
+            outcome.left_out = {c: why for c, why in update.plan.rejected.items() if c in loaded}
+            outcome.left_out_fails = not sweep.config.operations.skip_cryptos_without_folds
+            for crypto, why in outcome.left_out.items():
+                on_progress(f"  left out {crypto}: {why}")
             new_folds = [f for f in update.plan.fold_ids if f not in folds_before]
             if new_folds:
                 on_progress(f"  new folds: {', '.join(new_folds)}")

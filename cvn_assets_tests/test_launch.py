@@ -22,10 +22,17 @@ pytestmark = pytest.mark.usefixtures("small_hyperparams")
 REPO = Path(__file__).resolve().parents[1]
 
 
+ASSET_NODES = "query { assetNodes { assetKey { path } description } }"
+
+
 def test_a_ui_backfill_of_ohlcv_grows_the_sweep_through_the_sensor(tmp_path: Path) -> None:
     sweeps, home = tmp_path / "sweeps", tmp_path / "home"
     sweeps.mkdir()
     (sweeps / "tiny.yaml").write_text(yaml.safe_dump(small_raw_config()))
+    # A broken file beside it (a model no plugin registers): shown as such, the good sweep unaffected.
+    (sweeps / "broken.yaml").write_text(
+        yaml.safe_dump(small_raw_config(name="broken", models={"xgbooost": {}}))
+    )
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
     shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
@@ -68,6 +75,17 @@ def test_a_ui_backfill_of_ohlcv_grows_the_sweep_through_the_sensor(tmp_path: Pat
             time.sleep(2)
         assert len(rows) == 8, f"rows after the wait: {len(rows)}; see {dagster_home / 'services.log'}"
 
+        nodes = {
+            "/".join(n["assetKey"]["path"]): n["description"]
+            for n in graphql(url, ASSET_NODES)["data"]["assetNodes"]
+        }
+        assert "tiny/economics/economics_10bps" in nodes and "tiny/proxy_economy_report" in nodes
+        assert not any(k.startswith("broken/") and k != "broken/sweep_config" for k in nodes)
+        assert "INVALID sweep file" in nodes["broken/sweep_config"]
+        assert (
+            "config key 'models.xgbooost': no model registered as 'xgbooost'" in nodes["broken/sweep_config"]
+        )
+
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         assert instance.get_dynamic_partitions("tiny_folds") == sorted(set(rows.fold_id))
         runs = instance.get_runs(dg.RunsFilter(job_name="tiny_sweep"))
@@ -85,3 +103,9 @@ def test_a_ui_backfill_of_ohlcv_grows_the_sweep_through_the_sensor(tmp_path: Pat
         assert {e.dagster_event.event_specific_data.partition for e in evaluations} == {
             f"{c}|{f}" for c in ("SYNA", "SYNB") for f in set(rows.fold_id)
         }
+        # The broken file's check was reported failed by its sensor, with the one-line error, without a run.
+        broken = dg.AssetCheckKey(dg.AssetKey(["broken", "sweep_config"]), "config_valid")
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([broken])[broken]
+        evaluation = record.event.dagster_event.event_specific_data
+        assert not evaluation.passed and "models.xgbooost" in evaluation.description
+        assert str(sweeps / "broken.yaml") in evaluation.description

@@ -1,5 +1,5 @@
 """Imports go one way, down: the pure core imports nothing of ours above it and no Dagster; the store does
-not import the harness; hyperparameters may use the harness, never the reverse; only the Dagster shell
+not import the harness (the harness may take the store's locks); hyperparameters may use the harness, never the reverse; only the Dagster shell
 (defs/, definitions.py, launch.py) and the CLI import dagster."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cvn_assets"
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "store": {"core"},
-    "harness": {"core"},
+    "harness": {"core", "store"},  # the database locks an HPO study is searched under
     "hyperparams": {"core", "harness", "store"},
     "report": {"core"},
     "steps": {"core", "harness", "hyperparams", "store", "version"},

@@ -9,6 +9,8 @@ and an unchanged one replaces its own.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,9 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cvn_assets.core.errors import ConfigError
+from cvn_assets.core.errors import ConfigError, CvnError
 from cvn_assets.core.hashing import fingerprint
-from cvn_assets.core.timeframes import TIMEFRAME_SECONDS, parse_duration
+from cvn_assets.core.timeframes import TIMEFRAME_SECONDS, bar_delta, parse_duration
 
 # The packaged sweeps directory: the code location's default CVN_SWEEPS_DIR, holding the demo sweep.
 PACKAGED_SWEEPS_DIR = Path(__file__).resolve().parents[1] / "sweeps"
@@ -38,6 +40,8 @@ Instant = Annotated[datetime, Field(strict=False)]
 # these), checked when the config loads so a value never fails half-way through a partition's write.
 MAX_BPS = 10_000  # a cost or slippage level: 0 to 100%, in whole bps for cost levels
 STRATEGY_MAX_LENGTH = 100
+# A sweep's name is its key prefix, group and job names in Dagster: letters, digits and underscores.
+SWEEP_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,40}$"
 
 
 class _Strict(BaseModel):
@@ -214,6 +218,9 @@ class OperationsSettings(_Strict):
     timezone: str = Field("UTC", min_length=1)
     # At most this many crypto x fold partitions requested per evaluation; the rest follow on the next ones.
     max_partitions_per_tick: int = Field(20, ge=1)
+    # A universe member whose data holds no fold (too short) is left out of the sweep and named; it fails
+    # `cvn sweep`'s exit status unless this says such members may be skipped.
+    skip_cryptos_without_folds: bool = False
 
     @field_validator("timezone")
     @classmethod
@@ -229,7 +236,7 @@ class OperationsSettings(_Strict):
 
 class SweepConfig(_Strict):
     # The key prefix, group and job names of the sweep in Dagster: letters, digits and underscores.
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
+    name: str = Field(pattern=SWEEP_NAME_PATTERN)
     strategy: str = Field("triple_barrier_long", min_length=1, max_length=STRATEGY_MAX_LENGTH)
     timeframe: Timeframe = "1h"
     universe: dict[Annotated[str, Field(pattern=r"^[A-Z0-9_]{2,20}$")], Source] = Field(min_length=1)
@@ -272,6 +279,24 @@ class SweepConfig(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _warmup_leaves_training_rows(self) -> SweepConfig:
+        # The features' longest window and the labels' ATR window leave their first bars NaN (dropped). The
+        # first fold's train window starts within a day of the first bar: a warm-up as long as the whole
+        # train window leaves no row to train on, whatever the data.
+        train_bars = int(parse_duration(self.folds.train) / bar_delta(self.timeframe))
+        for key, warmup in (
+            ("features.windows", max(self.features.windows) + 1),
+            ("labels.atr_window", self.labels.atr_window),
+        ):
+            if warmup >= train_bars:
+                raise ValueError(
+                    f"{key}: a warm-up of {warmup} bars leaves no usable row in a train window of "
+                    f"{train_bars} bars (folds.train {self.folds.train} at {self.timeframe}); use windows "
+                    f"shorter than {train_bars} bars or a longer folds.train"
+                )
+        return self
+
     @property
     def fingerprint(self) -> str:
         # What the rows depend on: the schedule (operations) does not change a result.
@@ -307,6 +332,10 @@ def parse_config(raw: Any, source: str = "<config>") -> SweepConfig:
         key = _dotted(first["loc"])
         if first["type"] == "value_error" and "purge_bars" in first["msg"]:
             key = "folds.purge_bars"
+        for named in ("features.windows", "labels.atr_window"):
+            if first["type"] == "value_error" and f"Value error, {named}: " in first["msg"]:
+                key = named
+                first["msg"] = first["msg"].replace(f"Value error, {named}: ", "Value error, ")
         raise ConfigError(key, first["msg"], source) from None
 
 
@@ -341,6 +370,9 @@ def load_config(path: str | Path | None = None) -> SweepConfig:
 SWEEPS_DIR_ENV = "CVN_SWEEPS_DIR"
 # Sweep files outside the directory that the code location also serves (`cvn sweep --config FILE`).
 EXTRA_SWEEPS_ENV = "CVN_SWEEP_FILES"
+# The sweep files `cvn sweep --config FILE` ran in a home, one path a line, under $CVN_HOME: the code
+# location serves them too, so the UI and `cvn report` / `summary` / `perf` find them afterwards.
+REMEMBERED_SWEEPS_FILE = "sweep_files"
 
 
 @dataclass(frozen=True)
@@ -355,33 +387,126 @@ class SweepFile:
         return self.config.name
 
 
+@dataclass(frozen=True)
+class InvalidSweepFile:
+    """A sweep file the code location cannot serve, with the one-line reason. `name` is the key prefix it
+    is shown under in the UI: its `name:` when that is a valid, free sweep name, else its file name."""
+
+    path: Path
+    error: str
+    name: str
+
+
+def home_dir() -> Path:
+    """The local state directory: CVN_HOME, else ./.cvn_home."""
+    return Path(os.environ.get("CVN_HOME") or Path.cwd() / ".cvn_home").resolve()
+
+
 def sweeps_dir() -> Path:
     return Path(os.environ.get(SWEEPS_DIR_ENV) or PACKAGED_SWEEPS_DIR)
 
 
+def remembered_sweep_files(home: Path | None = None) -> list[Path]:
+    """The sweep files run with `cvn sweep --config FILE` in this home (those that still exist)."""
+    listing = (home or home_dir()) / REMEMBERED_SWEEPS_FILE
+    if not listing.is_file():
+        return []
+    return [Path(line) for line in listing.read_text().splitlines() if line.strip() and Path(line).is_file()]
+
+
+def remember_sweep_file(path: Path, home: Path | None = None) -> None:
+    """Serve `path` in this home from now on (the UI's code location and every `cvn` command)."""
+    listing = (home or home_dir()) / REMEMBERED_SWEEPS_FILE
+    path = path.resolve()
+    known = listing.read_text().splitlines() if listing.is_file() else []
+    if str(path) not in known:
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        listing.write_text("".join(f"{line}\n" for line in [*known, str(path)] if line.strip()))
+
+
 def extra_sweep_files() -> list[Path]:
-    return [Path(p) for p in os.environ.get(EXTRA_SWEEPS_ENV, "").split(os.pathsep) if p]
+    """Files served beside the sweeps directory: CVN_SWEEP_FILES, then those remembered in the home."""
+    named = [Path(p) for p in os.environ.get(EXTRA_SWEEPS_ENV, "").split(os.pathsep) if p]
+    return named + remembered_sweep_files()
 
 
-def load_sweeps(directory: Path | None = None, extra: list[Path] | None = None) -> list[SweepFile]:
+def _prefix_for(path: Path, raw_name: Any, taken: set[str]) -> str:
+    """A key prefix for an invalid file: its own sweep name if that is valid and free, else its file name
+    made into a valid one (with `_invalid` appended while it collides)."""
+    if isinstance(raw_name, str) and re.fullmatch(SWEEP_NAME_PATTERN, raw_name) and raw_name not in taken:
+        return raw_name
+    stem = re.sub(r"[^a-z0-9_]", "_", path.stem.lower())[:30]
+    name = stem if re.fullmatch(SWEEP_NAME_PATTERN, stem) else f"sweep_{stem}"
+    while name in taken:
+        name += "_invalid"
+    return name
+
+
+def _raw_name(path: Path) -> Any:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return raw.get("name") if isinstance(raw, dict) else None
+
+
+Validator = Callable[[SweepConfig], None]
+
+
+def scan_sweeps(
+    directory: Path | None = None,
+    extra: list[Path] | None = None,
+    validate: Validator | None = None,
+) -> tuple[list[SweepFile], list[InvalidSweepFile]]:
     """Every sweep config (*.yaml, *.yml) in the directory, plus the extra files: what the code location
-    serves. Two files with one sweep name are an error naming both."""
+    serves, and the files it cannot serve with why (a config error, or `validate` rejecting it, or a name
+    another file already has). One bad file never hides the others."""
     directory = directory or sweeps_dir()
     if not directory.is_dir():
         raise ConfigError("<file>", f"the sweeps directory {directory} does not exist ({SWEEPS_DIR_ENV})")
     paths = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    paths += [p for p in (extra if extra is not None else extra_sweep_files()) if p.resolve() not in
-              {q.resolve() for q in paths}]  # fmt: skip
+    seen = {p.resolve() for p in paths}
+    for p in extra if extra is not None else extra_sweep_files():
+        if p.resolve() not in seen:
+            paths.append(p)
+            seen.add(p.resolve())
     if not paths:
         raise ConfigError("<file>", f"no sweep config (*.yaml) in {directory} ({SWEEPS_DIR_ENV})")
     sweeps: dict[str, SweepFile] = {}
+    failed: list[tuple[Path, str]] = []
     for path in paths:
-        sweep = SweepFile(load_config(path), path)
-        if sweep.name in sweeps:
-            raise ConfigError(
-                "name",
-                f"sweep '{sweep.name}' is also defined by {sweeps[sweep.name].path}; give each sweep its own name",
-                str(path),
-            )
+        try:
+            sweep = SweepFile(load_config(path), path)
+            if sweep.name in sweeps:
+                raise ConfigError(
+                    "name",
+                    f"sweep '{sweep.name}' is also defined by {sweeps[sweep.name].path}; give each sweep its "
+                    "own name",
+                    str(path),
+                )
+            if validate is not None:
+                validate(sweep.config)
+        except CvnError as exc:
+            failed.append((path, _with_source(exc, path)))
+            continue
         sweeps[sweep.name] = sweep
-    return list(sweeps.values())
+    invalid: list[InvalidSweepFile] = []
+    taken = set(sweeps)
+    for path, error in failed:
+        invalid.append(InvalidSweepFile(path, error, _prefix_for(path, _raw_name(path), taken)))
+        taken.add(invalid[-1].name)
+    return list(sweeps.values()), invalid
+
+
+def _with_source(exc: CvnError, path: Path) -> str:
+    """The error's one line, naming the file if it does not already."""
+    text = " ".join(str(exc).split())
+    return text if str(path) in text else f"{path}: {text}"
+
+
+def load_sweeps(directory: Path | None = None, extra: list[Path] | None = None) -> list[SweepFile]:
+    """The sweeps of `scan_sweeps`; the first file that cannot be served is an error naming it."""
+    sweeps, invalid = scan_sweeps(directory, extra)
+    if invalid:
+        raise ConfigError("<file>", invalid[0].error)
+    return sweeps

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from cvn_assets.core.config import SweepConfig
-from cvn_assets.core.errors import CvnError
+from cvn_assets.core.errors import ConfigError, CvnError
 from cvn_assets.core.folds import Fold, fold_from_id, plan_folds, plan_span
+from cvn_assets.core.timeframes import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class SweepPlan:
     folds: tuple[Fold, ...]
     # Cryptos left out of the plan, with why: rejected data, or too short for one fold.
     rejected: dict[str, str] = field(default_factory=dict)
+    # Set when the fold settings fit no crypto's data at all: the config is what to change, named by key.
+    no_fit: ConfigError | None = None
 
     @property
     def run_id(self) -> str:
@@ -91,6 +94,22 @@ def _leave_out(
             del usable[crypto]
 
 
+def _no_fit(config: SweepConfig, spans: dict[str, DataSpan], need: pd.Timedelta) -> ConfigError | None:
+    """When loaded data exists but no crypto's span holds one fold: the fold setting to shorten (the longest
+    of train, validation and test), with what one fold needs and what the longest data covers."""
+    if not spans:
+        return None
+    longest = max(s.last_bar - s.first_bar for s in spans.values())
+    lengths = {k: parse_duration(getattr(config.folds, k)) for k in ("train", "validation", "test")}
+    key = max(lengths, key=lengths.__getitem__)
+    return ConfigError(
+        f"folds.{key}",
+        f"one fold needs {need} of data (train {config.folds.train} + validation {config.folds.validation} + "
+        f"test {config.folds.test} + purges and embargo), and the longest crypto's data covers {longest}: "
+        f"shorten folds.{key} or load more data",
+    )
+
+
 def plan_from_spans(
     config: SweepConfig, spans: dict[str, DataSpan], rejected: dict[str, str] | None = None
 ) -> SweepPlan:
@@ -110,7 +129,7 @@ def plan_from_spans(
     if origin is not None:
         _leave_out(usable, rejected, origin, need)
     if origin is None or not usable:
-        return SweepPlan(config=config, folds=(), rejected=rejected)
+        return SweepPlan(config=config, folds=(), rejected=rejected, no_fit=_no_fit(config, spans, need))
     folds = plan_folds(
         origin,
         min(s.last_bar for s in usable.values()),

@@ -17,7 +17,9 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cvn_assets.core.config import home_dir
 from cvn_assets.core.errors import StoreUnavailableError
+from cvn_assets.store.locks import database_lock
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # Not alembic's default `alembic_version`: Optuna's RDB storage, which keeps the HPO studies in this same
@@ -30,7 +32,7 @@ _upgrade_lock = threading.Lock()
 
 def cvn_home() -> Path:
     """Root of the embedded default's local state (results DB, artifacts, Dagster home)."""
-    return Path(os.environ.get("CVN_HOME", Path.cwd() / ".cvn_home")).resolve()
+    return home_dir()
 
 
 def database_url() -> str:
@@ -83,12 +85,15 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str) -> None:
-    """Run migrations to head, once per process and URL."""
+    """Run migrations to head, once per process and URL. Under a lock across processes (a PostgreSQL
+    advisory lock, a file lock beside SQLite): the first runs of a sweep on a fresh database all start by
+    migrating it, and alembic's steps are not safe to run twice at once; the later ones find it at head."""
     with _upgrade_lock:
         if url in _upgraded:
             return
-        _adopt_legacy_version_table(url)
-        command.upgrade(alembic_config(url), "head")
+        with database_lock(url, "cvn-migrations"):
+            _adopt_legacy_version_table(url)
+            command.upgrade(alembic_config(url), "head")
         _upgraded.add(url)
 
 
