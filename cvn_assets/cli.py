@@ -51,7 +51,7 @@ def _validated_config(config_path: str | Path | None) -> SweepConfig:
     try:
         validate_sweep(config)
     except ConfigError as exc:
-        raise ConfigError(exc.key, exc.problem, exc.source or str(path)) from None
+        raise ConfigError(exc.key, exc.problem, str(path)) from None
     except CvnError as exc:
         raise CvnError(f"{path}: {exc}") from None
     return config
@@ -171,15 +171,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         except sa.exc.OperationalError as exc:  # the runs' own failures below say which partitions it cost
             print(f"\nno summary: {store_unavailable(database_url(), exc)}")
     n_failed_checks = sum(map(len, outcome.failed_checks.values()))
+    n_warned = sum(map(len, outcome.warned_checks.values()))
     print(
         f"\n{outcome.succeeded} runs succeeded, {len(outcome.runs) - outcome.succeeded} failed in {elapsed:.1f} s; "
-        f"asset checks: {outcome.checks_passed} passed, {n_failed_checks} failed"
+        f"asset checks: {outcome.checks_passed} passed, {n_failed_checks} failed, {n_warned} warnings"
     )
     for name, error in outcome.failures.items():
         print(f"  FAILED {name}: {error}")
     for name, checks in outcome.failed_checks.items():
         for check in checks:
             print(f"  CHECK FAILED {name}: {check}")
+    for name, checks in outcome.warned_checks.items():
+        for check in checks:
+            print(f"  CHECK WARNING {name}: {check}")
     for crypto, why in outcome.left_out.items():
         verdict = (
             "skipped (operations.skip_cryptos_without_folds)" if not outcome.left_out_fails else "FAILED"

@@ -69,7 +69,8 @@ class LaunchError(CvnError):
 class SweepOutcome:
     runs: dict[str, dg.DagsterRunStatus] = field(default_factory=dict)  # partition -> final status
     failures: dict[str, str] = field(default_factory=dict)  # partition -> first error
-    failed_checks: dict[str, list[str]] = field(default_factory=dict)  # partition -> check keys
+    failed_checks: dict[str, list[str]] = field(default_factory=dict)  # partition -> ERROR check keys
+    warned_checks: dict[str, list[str]] = field(default_factory=dict)  # partition -> failed WARN checks
     checks_passed: int = 0
     # Cryptos whose bars loaded but hold no fold of the plan (too short), with why: not run at all.
     left_out: dict[str, str] = field(default_factory=dict)
@@ -314,8 +315,15 @@ class SweepLauncher:
                     if evaluation.passed:
                         into.checks_passed += 1
                     else:
+                        # A failed WARN check is a finding to read (e.g. a degenerate variant); only a
+                        # failed ERROR check fails the sweep.
                         why = f": {evaluation.description}" if evaluation.description else ""
-                        into.failed_checks.setdefault(partition, []).append(
+                        failed = (
+                            into.warned_checks
+                            if evaluation.severity == dg.AssetCheckSeverity.WARN
+                            else into.failed_checks
+                        )
+                        failed.setdefault(partition, []).append(
                             f"{evaluation.asset_check_key.to_user_string()}{why}"
                         )
                 elif partition not in into.failures:

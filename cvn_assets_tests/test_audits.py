@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from cvn_assets.core.baselines import BASELINE_TYPES
+from cvn_assets.core.proxy_economy import DEGENERATE_COLUMNS, degenerate_rows
 from cvn_assets.store.audits import (
     missing_baselines,
     missing_matched_baselines,
@@ -13,6 +14,7 @@ from cvn_assets.store.audits import (
     placeholder_join_keys,
     unlabelled_cost_basis,
 )
+from cvn_assets.store.reports import results_frame
 from cvn_assets.store.schema import finetune_baselines, finetune_results
 from cvn_assets.store.writes import write_baselines, write_results
 from cvn_assets_tests.store_rows import RUN, baseline_row, result_row, scope
@@ -157,3 +159,19 @@ def test_over_trading_passes_comparable_variants_and_respects_the_floor(engine: 
     with engine.connect() as conn:
         assert over_trading(conn, RUN, ratio=3.0, min_trades=10) == []
         assert [p["cost_bps"] for p in over_trading(conn, RUN, ratio=3.0, min_trades=3)] == [0]
+
+
+def test_a_variant_predicting_a_constant_is_found_in_its_partition(engine: sa.Engine) -> None:
+    """What the `no_degenerate_variant` check reads: AUC exactly 0.5 and no OOS trade, as stored."""
+    for fold in ("f000", "f001"):
+        rows = [{**result_row(v, fold_id=fold), "auc_buy_test": 0.5, "n_trades_test": n}
+                for v, n in (("xgboost", 7), ("stack_xgb_meta", 0))]  # fmt: skip
+        write_results(engine, scope(fold_id=fold), rows)
+    with engine.connect() as conn:
+        found = degenerate_rows(results_frame(conn, RUN, DEGENERATE_COLUMNS, "SYNA", "f001"))
+        everywhere = degenerate_rows(results_frame(conn, RUN, DEGENERATE_COLUMNS))
+    assert found == [{"crypto": "SYNA", "fold_id": "f001", "cost_bps": 10, "variant": "stack_xgb_meta",
+                      "auc_buy_test": 0.5, "n_trades_test": 0}]  # fmt: skip
+    assert [(r["fold_id"], r["variant"]) for r in everywhere] == [
+        ("f000", "stack_xgb_meta"), ("f001", "stack_xgb_meta")
+    ]  # fmt: skip

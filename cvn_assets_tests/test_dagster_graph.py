@@ -19,7 +19,7 @@ from cvn_assets.core.baselines import BASELINE_TYPES
 from cvn_assets.core.config import parse_config
 from cvn_assets.core.hashing import canonical_json
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
-from cvn_assets.defs.checks import AUDITS
+from cvn_assets.defs.checks import AUDITS, FINDINGS
 from cvn_assets.defs.keys import partition_key
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.hyperparams.model_params import resolve_model
@@ -66,8 +66,8 @@ def test_full_sweep_writes_keyed_rows_and_checks_pass(
         assert report.ok and not report.failed_checks, (report.failed, report.failed_checks)
         n_parts = len(small_plan.config.cryptos) * len(small_plan.folds)
         costs = small_plan.config.costs_bps
-        # Every check in every partition run: hyperparameters' two, and the results checks per cost.
-        assert report.checks_passed == n_parts * (HP_CHECKS + len(costs) * len(AUDITS))
+        # Every check in every partition run: hyperparameters', and the results checks and findings per cost.
+        assert report.checks_passed == n_parts * (HP_CHECKS + len(costs) * (len(AUDITS) + len(FINDINGS)))
 
         results, baselines = _table(db_url, finetune_results), _table(db_url, finetune_baselines)
         assert len(results) == n_parts * len(costs)

@@ -7,7 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cvn_assets.core.backtest import Economics, cost_per_side, select_trades, simulate
+from cvn_assets.core.backtest import (
+    Economics,
+    cost_per_side,
+    equity_growth,
+    expectancy,
+    round_trip_net,
+    select_trades,
+    simulate,
+    sortino_ratio,
+    win_rate,
+)
 from cvn_assets.core.baselines import (
     baseline_seed_key,
     buy_and_hold,
@@ -94,14 +104,26 @@ def test_buy_and_hold_and_naive() -> None:
     assert nv.win_rate is None and nv.expectancy is None and nv.sortino is None  # NULL, not a placeholder
 
 
-def _per_seed(split: pd.DataFrame, signals: list[np.ndarray], cost: float) -> dict[str, float | None]:
-    """The mean over seeds the plain way: one `trade_signal` per seed, None where no seed has a value."""
-    per_seed = [trade_signal(split, signal, cost, YEAR).as_dict() for signal in signals]
-    means: dict[str, float | None] = {}
-    for name in per_seed[0]:
-        values = [e[name] for e in per_seed if e[name] is not None]
-        means[name] = float(np.mean(values)) if values else None
-    return means
+def _pooled(split: pd.DataFrame, signals: list[np.ndarray], cost: float) -> dict[str, float | None]:
+    """The seeds' aggregate the plain way, from one `simulate` per seed: sortino of every seed's bar
+    returns pooled, win rate and expectancy of every seed's trades pooled, the mean of the rest."""
+    close, (exit_pos, exit_price) = split["close"].to_numpy(), label_exits(split)
+    returns, nets, per_seed = [], [], []
+    for signal in signals:
+        entries = select_trades(signal, exit_pos)
+        growth = equity_growth(close, entries, exit_pos[entries], exit_price[entries], cost=cost)
+        returns.append(growth - 1)
+        nets.append(round_trip_net(close[entries], exit_price[entries], cost))
+        per_seed.append(trade_signal(split, signal, cost, YEAR))
+    trades = np.concatenate(nets)
+    return {
+        "n_trades": float(np.mean([e.n_trades for e in per_seed])),
+        "win_rate": win_rate(trades),
+        "expectancy": expectancy(trades),
+        "sortino": sortino_ratio(np.concatenate(returns), YEAR),
+        "total_return": float(np.mean([e.total_return for e in per_seed])),
+        "max_drawdown": float(np.mean([e.max_drawdown for e in per_seed])),
+    }
 
 
 def _same(blocked: Economics, plain: dict[str, float | None]) -> None:
@@ -113,13 +135,13 @@ def _same(blocked: Economics, plain: dict[str, float | None]) -> None:
 
 @pytest.mark.parametrize(("n", "entry_prob", "n_seeds"), [(300, 0.05, 20), (2000, 0.3, 40), (400, 1.0, 3), (300, 0.002, 30)])  # fmt: skip
 def test_random_baseline_scores_each_seed_like_simulate(n: int, entry_prob: float, n_seeds: int) -> None:
-    """Seeds scored in blocks give the per-seed simulations' mean: same draws, same trades, the sums in
-    another order (rare entries leave seeds without trades, whose metrics are NULL)."""
+    """Seeds scored in blocks give the per-seed simulations' pooled aggregate: same draws, same trades,
+    the sums in another order (rare entries leave seeds without trades: they pool no trade)."""
     split = _split(n)
     key = baseline_seed_key(42, "BTCUSD", 0, "test")
     signals = [np.random.default_rng([*key, s]).random(n) < entry_prob for s in range(n_seeds)]
     blocked = random_entries(split, 0.001, YEAR, entry_prob=entry_prob, n_seeds=n_seeds, seed_key=key)
-    _same(blocked, _per_seed(split, signals, 0.001))
+    _same(blocked, _pooled(split, signals, 0.001))
     assert blocked == random_entries(split, 0.001, YEAR, entry_prob=entry_prob, n_seeds=n_seeds, seed_key=key)
     # Same entries at every cost: the trade count does not depend on the cost level.
     other_cost = random_entries(split, 0.01, YEAR, entry_prob=entry_prob, n_seeds=n_seeds, seed_key=key)
@@ -138,17 +160,15 @@ def test_chains_walk_every_seed_like_select_trades() -> None:
         assert entries[seed == s].tolist() == select_trades(signals[s], exit_pos).tolist()
 
 
-@pytest.mark.parametrize("n_trades", [1, 7, 40])
-def test_random_matched_trades_exactly_as_often_as_the_variant(n_trades: int) -> None:
-    """Each seed keeps `n_trades` of its walk's trades at random (by the keys in its second row of
-    draws), walking every row when its candidates were too few; the mean is the per-seed simulations'."""
-    split = _split(600)
-    key = matched_seed_key(42, "BTCUSD", 0, "test", n_trades)
+def _matched_signals(
+    split: pd.DataFrame, n_trades: int, n_seeds: int, key: tuple[int, ...]
+) -> list[np.ndarray]:
+    """random_matched's entries per seed, drawn the plain way (one select_trades per seed)."""
     exit_pos, _ = label_exits(split)
     paths = trade_paths(split["close"].to_numpy(), exit_pos, split["exit_price"].to_numpy(), 0.001)
     rate = matched_entry_rate(n_trades, paths)
     signals = []
-    for s in range(25):
+    for s in range(n_seeds):
         draws = np.random.default_rng([*key, s]).random((2, len(split)))
         entries = select_trades(draws[0] < rate, exit_pos)
         if entries.size < n_trades:
@@ -157,9 +177,20 @@ def test_random_matched_trades_exactly_as_often_as_the_variant(n_trades: int) ->
         signal = np.zeros(len(split), dtype=bool)
         signal[kept] = True  # non-overlapping already: select_trades keeps every one of them
         signals.append(signal)
+    return signals
+
+
+@pytest.mark.parametrize("n_trades", [1, 7, 40])
+def test_random_matched_trades_exactly_as_often_as_the_variant(n_trades: int) -> None:
+    """Each seed keeps `n_trades` of its walk's trades at random (by the keys in its second row of
+    draws), walking every row when its candidates were too few; the aggregate is the per-seed
+    simulations' pooled."""
+    split = _split(600)
+    key = matched_seed_key(42, "BTCUSD", 0, "test", n_trades)
+    signals = _matched_signals(split, n_trades, 25, key)
     matched = random_matched(window_paths(split, 0.001), YEAR, n_trades=n_trades, n_seeds=25, seed_key=key)
     assert matched.n_trades == n_trades
-    _same(matched, _per_seed(split, signals, 0.001))
+    _same(matched, _pooled(split, signals, 0.001))
 
 
 def test_random_matched_keeps_the_trade_count_where_walking_from_the_first_row_cannot() -> None:
@@ -214,3 +245,82 @@ def test_random_baseline_memory_does_not_grow_with_seeds() -> None:
         return top
 
     assert peak(10 * per_block) < 1.2 * peak(per_block)
+
+
+COSTS_BPS = (0, 1, 5, 10, 25)
+
+
+def _winner_window(n: int = 80) -> pd.DataFrame:
+    """Every trade holds two bars, and the bars repeat +0.03%, +1%, -0.6%, -0.4%: a trade entered just
+    before the +0.03% bar never loses a bar at 0 bps, and at 5 or 10 bps the cost turns that bar into a
+    tiny loss beside a big gain, a sortino in the hundreds for a seed with only such trades."""
+    steps = np.array([0.0003, 0.01, -0.006, -0.004])[np.arange(n) % 4]
+    steps[0] = 0.0
+    close = 100 * np.cumprod(1 + steps)
+    exit_bar = np.arange(n) + 2
+    return pd.DataFrame({"bar": np.arange(n), "exit_bar": exit_bar, "close": close,
+                         "exit_price": close[np.minimum(exit_bar, n - 1)]})  # fmt: skip
+
+
+def _assert_monotone_in_cost(by_cost: list[Economics]) -> None:
+    """Same trades at every cost: no figure may improve as the cost grows."""
+    for cheaper, dearer in itertools.pairwise(by_cost):
+        assert dearer.n_trades == cheaper.n_trades
+        for name in ("sortino", "expectancy", "total_return", "win_rate"):
+            assert getattr(dearer, name) <= getattr(cheaper, name) + 1e-12, name
+        assert dearer.max_drawdown >= cheaper.max_drawdown - 1e-12
+
+
+def _seed_without_downside(split: pd.DataFrame, signals: list[np.ndarray]) -> None:
+    """Asserts the case has what it was built for: a seed that trades without downside at 0 bps, whose
+    sortino at a higher cost is in the hundreds, so that the old aggregate (the mean of the per-seed
+    sortinos that exist) rises with cost."""
+    sortinos = [[trade_signal(split, signal, b / 1e4, YEAR).sortino for b in COSTS_BPS] for signal in signals]
+    lucky = [s for s, signal in zip(sortinos, signals, strict=True) if signal.any() and s[0] is None]
+    assert lucky and max(v for s in lucky for v in s if v is not None) > 100
+    mean_of_seeds = [np.mean([s[i] for s in sortinos if s[i] is not None]) for i in range(len(COSTS_BPS))]
+    assert max(mean_of_seeds[1:]) > mean_of_seeds[0]
+
+
+def test_the_random_baseline_never_improves_with_cost() -> None:
+    """The mean of per-seed sortinos left the lucky seed out at 0 bps and was dominated by it at 5 bps,
+    rising with cost; the pooled aggregate falls, and so does every other figure."""
+    split, key, n_seeds, entry_prob = _winner_window(), (7,), 20, 0.02
+    signals = [np.random.default_rng([*key, s]).random(len(split)) < entry_prob for s in range(n_seeds)]
+    _seed_without_downside(split, signals)
+    by_cost = [
+        random_entries(split, b / 1e4, YEAR, entry_prob=entry_prob, n_seeds=n_seeds, seed_key=key)
+        for b in COSTS_BPS
+    ]
+    _assert_monotone_in_cost(by_cost)
+    for b, econ in zip(COSTS_BPS, by_cost, strict=True):
+        _same(econ, _pooled(split, signals, b / 1e4))
+
+
+@pytest.mark.parametrize("n_trades", [1, 2])
+def test_random_matched_never_improves_with_cost(n_trades: int) -> None:
+    # Enough seeds that one draws only trades that never lose a bar (1 in 4 per trade).
+    split, key, n_seeds = _winner_window(), (7, n_trades), 40
+    signals = _matched_signals(split, n_trades, n_seeds, key)
+    _seed_without_downside(split, signals)
+    by_cost = [
+        random_matched(window_paths(split, b / 1e4), YEAR, n_trades=n_trades, n_seeds=n_seeds, seed_key=key)
+        for b in COSTS_BPS
+    ]
+    _assert_monotone_in_cost(by_cost)
+    for b, econ in zip(COSTS_BPS, by_cost, strict=True):
+        _same(econ, _pooled(split, signals, b / 1e4))
+
+
+@pytest.mark.parametrize("window", range(6))
+def test_the_random_baselines_never_improve_with_cost_on_noisy_windows(window: int) -> None:
+    split = _split(400, seed=window)
+    for entry_prob in (0.02, 0.2, 1.0):
+        _assert_monotone_in_cost([
+            random_entries(split, b / 1e4, YEAR, entry_prob=entry_prob, n_seeds=10, seed_key=(window,))
+            for b in (*COSTS_BPS, 100, 300)
+        ])  # fmt: skip
+    _assert_monotone_in_cost([
+        random_matched(window_paths(split, b / 1e4), YEAR, n_trades=9, n_seeds=10, seed_key=(window,))
+        for b in (*COSTS_BPS, 100, 300)
+    ])  # fmt: skip

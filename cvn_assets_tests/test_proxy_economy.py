@@ -12,6 +12,9 @@ from cvn_assets.core.proxy_economy import (
     ALL_VARIANTS,
     N_BOOT,
     build_report,
+    degenerate,
+    degenerate_everywhere,
+    degenerate_rows,
     verdicts,
 )
 from cvn_assets.core.selection_stats import (
@@ -36,7 +39,8 @@ def _rows(n_cells: int = 6, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
         for variant, skill in (("good", 1.0), ("noise", 0.0)):
             f1 = float(rng.uniform(0.2, 0.6)) + 0.2 * skill
             row = {**common, "variant": variant, "f1_buy_val": f1, "auc_buy_val": f1 + 0.1,
-                   "brier_val": 0.3 - f1 / 4, "sortino_val": float(rng.normal())}  # fmt: skip
+                   "auc_buy_test": f1 + 0.05, "brier_val": 0.3 - f1 / 4,
+                   "sortino_val": float(rng.normal())}  # fmt: skip
             for split in ("val", "test"):
                 for m in ECON:
                     row[f"{m}_{split}"] = float(rng.normal(skill, 1))
@@ -145,3 +149,37 @@ def test_the_page_is_self_contained() -> None:
     html = render_html(page)
     assert html.count("data:image/png;base64,") == 2 and "src='http" not in html
     assert "could not be loaded" in html and "Leaderboard" in html and page.verdicts[0] in html
+
+
+def _constant(results: pd.DataFrame, variant: str, cells: int | None = None) -> pd.DataFrame:
+    """`variant` predicts a constant in its first `cells` cells (all by default): AUC 0.5, no trade."""
+    rows = results.index[results.variant == variant][:cells]
+    return results.assign(
+        auc_buy_test=results.auc_buy_test.where(~results.index.isin(rows), 0.5),
+        n_trades_test=results.n_trades_test.where(~results.index.isin(rows), 0.0),
+    )
+
+
+def test_degenerate_is_a_constant_prediction_auc_one_half_and_no_trade() -> None:
+    rows = pd.DataFrame({
+        "crypto": "BTC", "fold_id": "f000", "cost_bps": 10, "variant": list("abcdef"),
+        "auc_buy_test": [0.5, 0.5, 0.5000001, None, 0.71, 0.5],
+        "n_trades_test": [0, 3, 0, 0, 0, None],
+    })  # fmt: skip
+    # Only a: b trades, c's scores are not all tied, d's AUC has no value (one class), f's trades none known.
+    assert degenerate(rows).tolist() == [True, False, False, False, False, False]
+    assert degenerate_rows(rows) == [{"crypto": "BTC", "fold_id": "f000", "cost_bps": 10, "variant": "a",
+                                      "auc_buy_test": 0.5, "n_trades_test": 0.0}]  # fmt: skip
+
+
+def test_the_leaderboard_marks_a_variant_degenerate_in_every_cell() -> None:
+    results, baselines = _rows()
+    assert not degenerate_everywhere(results).any()
+    results = _constant(_constant(results, "noise"), "good", cells=2)  # good: only in 2 of its 6 cells
+    assert degenerate_everywhere(results).to_dict() == {"good": False, "noise": True}
+    board = build_report(results, baselines).leaderboard.set_index("name")
+    assert board.loc["noise", "degenerate"] is True and board.loc["good", "degenerate"] is False
+    assert board.loc[["buy_and_hold", "random", "naive", "random_matched"], "degenerate"].isna().all()
+    page = build_page("s", "s-1", results, baselines, None)
+    assert any("Degenerate in every cell" in n and "noise" in n and "good" not in n for n in page.notes)
+    assert "<td>True</td>" in render_html(page)

@@ -10,7 +10,7 @@ import pandas as pd
 from cvn_assets.core.backtest import Economics, simulate
 from cvn_assets.core.economics import label_exits
 from cvn_assets.core.random_trades import (
-    SeedMeans,
+    SeedPool,
     TradePaths,
     chain_economics,
     chains,
@@ -47,14 +47,14 @@ def random_entries(
     n_seeds: int,
     seed_key: tuple[int, ...],
 ) -> Economics:
-    """Random entries with the label's exit rule, averaged over `n_seeds` seeds.
+    """Random entries with the label's exit rule, aggregated over `n_seeds` seeds (`SeedPool`: sortino,
+    win rate and expectancy of the seeds' pooled returns and trades, the other figures their mean).
 
     Seed s enters wherever `default_rng([*seed_key, s]).random(rows) < entry_prob` (when flat). Seeds are
-    scored in blocks (`random_trades`), so memory does not grow with their number. A metric with no value
-    for some seed (no trade, no downside) is averaged over the seeds that have one.
+    scored in blocks (`random_trades`), so memory does not grow with their number.
     """
     paths = window_paths(split, cost)
-    means = SeedMeans()
+    pool = SeedPool(paths.n_rows + 1)
     for block in seed_blocks(n_seeds, paths.n_rows):
         signals = np.empty((len(block), paths.n_rows), dtype=bool)
         draws = np.empty(paths.n_rows)
@@ -62,8 +62,8 @@ def random_entries(
             np.random.default_rng([*seed_key, s]).random(out=draws)
             np.less(draws, entry_prob, out=signals[i])
         seed, entries = chains(signals, paths.next_free)
-        means.add(chain_economics(paths, seed, entries, len(block), bars_per_year))
-    return means.economics()
+        pool.add(chain_economics(paths, seed, entries, len(block), bars_per_year))
+    return pool.economics(bars_per_year)
 
 
 def random_matched(
@@ -75,8 +75,8 @@ def random_matched(
     seed_key: tuple[int, ...],
 ) -> Economics:
     """Luck at a variant's own trading frequency: random entries with exactly `n_trades` trades and the
-    label's exit rule, averaged over `n_seeds` seeds. `paths` are the window's at the cost
-    (`window_paths`), computed once and shared by every variant of a cell.
+    label's exit rule, aggregated over `n_seeds` seeds like `random_entries` (`SeedPool`). `paths` are
+    the window's at the cost (`window_paths`), computed once and shared by every variant of a cell.
 
     Seed s draws two rows of uniforms from `default_rng([*seed_key, s])`: the first makes the candidate
     entries, at the rate that gives about twice `n_trades` trades (`matched_entry_rate`); they are walked
@@ -85,11 +85,11 @@ def random_matched(
     least as many as the variant's own (they are a set of non-overlapping trades on this window), so every
     seed trades exactly `n_trades` times.
     """
-    means = SeedMeans()
+    pool = SeedPool(paths.n_rows + 1)
     if n_trades == 0:  # every seed trades as little: the naive baseline's economics
         no_trade = np.empty(0, dtype=np.int64)
-        means.add(chain_economics(paths, no_trade, no_trade, 1, bars_per_year))
-        return means.economics()
+        pool.add(chain_economics(paths, no_trade, no_trade, 1, bars_per_year))
+        return pool.economics(bars_per_year)
     rate = matched_entry_rate(n_trades, paths)
     densest: np.ndarray | None = None
     for block in seed_blocks(n_seeds, 2 * paths.n_rows):
@@ -110,8 +110,8 @@ def random_matched(
         by_key = np.lexsort((keys, seed))
         rank = np.arange(seed.size) - np.searchsorted(seed[by_key], seed[by_key])
         kept = np.sort(by_key[rank < n_trades])  # back to seed-major time order
-        means.add(chain_economics(paths, seed[kept], entries[kept], len(block), bars_per_year))
-    return means.economics()
+        pool.add(chain_economics(paths, seed[kept], entries[kept], len(block), bars_per_year))
+    return pool.economics(bars_per_year)
 
 
 def densest_trades(next_free: np.ndarray) -> np.ndarray:

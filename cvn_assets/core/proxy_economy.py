@@ -11,6 +11,7 @@ validation, and a leaderboard. The statistics are in `selection_stats`; this mod
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,8 @@ PICKED_ON = "f1_buy_val"  # the validation metric the report's "picked" variant 
 COMPARED_ON = ("sortino_test", "total_return_test")  # the outcomes a variant is compared with baselines on
 ALL_VARIANTS = "(all variants)"
 N_BOOT = 1000
+# What a row must carry to say whether its variant is degenerate in its cell, and what names the row.
+DEGENERATE_COLUMNS = ("crypto", "fold_id", "cost_bps", "variant", "auc_buy_test", "n_trades_test")
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ class ProxyEconomyReport:
     correlations: pd.DataFrame  # cost_bps, variant, selection_metric, outcome, n, rho, ci_low, ci_high
     versus_baselines: pd.DataFrame  # cost_bps, variant, baseline, outcome, cells, share_better, sign_p, ...
     overfitting: pd.DataFrame  # cost_bps, picked_variant, cells, variants, pbo, ..., deflated_sharpe
-    leaderboard: pd.DataFrame  # cost_bps, rank, name, kind, cells, mean metrics, beats_random_matched
+    # cost_bps, rank, name, cells, degenerate, mean metrics, beats_random_matched, kind
+    leaderboard: pd.DataFrame
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {
@@ -171,12 +175,32 @@ def overfitting(results: pd.DataFrame) -> pd.DataFrame:
     }])  # fmt: skip
 
 
+def degenerate(results: pd.DataFrame) -> pd.Series:
+    """Per result row: its variant predicts a constant in its cell, a finding rather than a result. That
+    is an OOS AUC of exactly 0.5 (what constant scores give: every score tied) with no OOS trade. A NULL
+    AUC (one class in the test split) says nothing about the scores, so it is not called degenerate."""
+    return results["auc_buy_test"].eq(0.5) & results["n_trades_test"].eq(0)
+
+
+def degenerate_rows(results: pd.DataFrame) -> list[dict[str, Any]]:
+    """The degenerate rows of `results` (with `DEGENERATE_COLUMNS`), named as a check lists them."""
+    return results.loc[degenerate(results), list(DEGENERATE_COLUMNS)].to_dict("records")
+
+
+def degenerate_everywhere(results: pd.DataFrame) -> pd.Series:
+    """Per variant: whether it is degenerate in every cell it has rows in."""
+    return degenerate(results).groupby(results["variant"], sort=True).all()
+
+
 def leaderboard(results: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
-    """Variants and baselines by mean OOS sortino over cells, with what they were picked on."""
+    """Variants and baselines by mean OOS sortino over cells, with what they were picked on, and whether
+    a variant is degenerate (predicts a constant) in every cell: its figures are then no result. The
+    flag is NULL for baselines, to which it does not apply."""
     metrics = ["sortino_test", "expectancy_test", "total_return_test", "max_drawdown_test", "n_trades_test"]
     variants = results.groupby("variant", sort=True)
     board = variants[[PICKED_ON, *metrics]].mean()
     board.insert(0, "cells", variants.size())
+    board.insert(1, "degenerate", degenerate_everywhere(results).astype(object))
     beats = results["sortino_test"] > results[f"{MATCHED_BASELINE}_sortino_test"]
     comparable = results[["sortino_test", f"{MATCHED_BASELINE}_sortino_test"]].notna().all(axis=1)
     board["beats_random_matched"] = beats[comparable].groupby(results.loc[comparable, "variant"]).mean()

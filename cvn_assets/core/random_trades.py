@@ -9,6 +9,7 @@ seeds on the same window with the same exit rule, so the work is split different
 * `chains`: the greedy, non-overlapping entries of a whole block of seeds' signals at once, found by
   pointer doubling over the seeds' concatenated candidates instead of one Python step per trade.
 * `chain_economics`: each seed's metrics from its trades alone, by gathering the rows' paths.
+* `SeedPool`: the seeds' aggregate, the one the baseline's row stores (see its docstring).
 
 Seeds are processed in blocks of at most `BLOCK_DRAWS` draws, so memory does not grow with the number of
 seeds. The metrics are `simulate`'s on the same trades; only the floating-point order of the sums and
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cvn_assets.core.backtest import ECONOMIC_METRICS, Economics, round_trip_net
+from cvn_assets.core.backtest import Economics, round_trip_net
 
 BLOCK_DRAWS = 1 << 21  # draws per block of seeds: about 2 MB of signal, whatever the number of seeds
 
@@ -137,7 +138,8 @@ def chains(signals: np.ndarray, next_free: np.ndarray) -> tuple[np.ndarray, np.n
 def chain_economics(
     paths: TradePaths, seed: np.ndarray, entries: np.ndarray, n_seeds: int, bars_per_year: float
 ) -> dict[str, np.ndarray]:
-    """Each seed's `Economics` fields (NaN where simulate gives None) from its trades' paths.
+    """Each seed's `Economics` fields (NaN where simulate gives None) from its trades' paths, and the sums
+    they come from (`wins`, `net`, `sum_returns`, `sum_downside_sq`), which `SeedPool` pools.
 
     The equity before trade k is the product of the earlier trades' factors; the running high before it
     is the largest of 1 and the earlier trades' highs; the worst drawdown is the larger of the fall from
@@ -178,26 +180,59 @@ def chain_economics(
         "sortino": sortino,
         "total_return": total_return,
         "max_drawdown": max_drawdown,
+        "wins": wins,
+        "net": net,
+        "sum_returns": returns,
+        "sum_downside_sq": downside_sq,
     }
 
 
-class SeedMeans:
-    """Running sums of per-seed metrics: a metric with no value for a seed (NaN) is averaged over the
-    seeds that have one, and is None when none has."""
+class SeedPool:
+    """The aggregate of a random baseline's seeds, as its row stores it. For the same trades each figure is
+    monotone in the cost, and no seed can dominate one (a mean of per-seed sortinos was neither: a seed
+    without downside at one cost is left out, and at a slightly higher cost its tiny downside gives it a
+    sortino in the hundreds):
 
-    def __init__(self) -> None:
-        self.sums = dict.fromkeys(ECONOMIC_METRICS, 0.0)
-        self.counts = dict.fromkeys(ECONOMIC_METRICS, 0)
+    * sortino: the sortino of the pooled bar returns of every seed (each seed's window is one stretch of
+      the pool): sum of returns / sqrt(sum of squared losses * seeds * slots) * sqrt(bars per year); None
+      when no seed ever loses;
+    * win_rate, expectancy: over the pooled trades of every seed (wins / trades, net return / trades);
+      None when no seed trades;
+    * n_trades, total_return, max_drawdown: the mean over seeds (every seed has a value; the mean of the
+      total returns is the return of capital split equally across the seeds).
+
+    More cost lowers every trade's net and every bar return it touches, so the wins, the net returns, the
+    total returns and the sum of returns fall, and the drawdowns and the squared losses grow. The pooled
+    sortino therefore falls with cost while the pooled mean return is >= 0; below 0 it is a ratio of two
+    quantities that both worsen, bounded below, and can (in principle) drift towards that bound."""
+
+    SUMS = ("n_trades", "wins", "net", "sum_returns", "sum_downside_sq", "total_return", "max_drawdown")
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots  # bar returns per seed: the window's bars and the settlement slot
+        self.n_seeds = 0
+        self.sums = dict.fromkeys(self.SUMS, 0.0)
 
     def add(self, metrics: dict[str, np.ndarray]) -> None:
-        for name in ECONOMIC_METRICS:
-            values = metrics[name][np.isfinite(metrics[name])]
-            self.sums[name] += float(values.sum())
-            self.counts[name] += int(values.size)
+        """One block of seeds' `chain_economics`."""
+        self.n_seeds += int(metrics["n_trades"].size)
+        for name in self.SUMS:
+            self.sums[name] += float(metrics[name].sum())
 
-    def economics(self) -> Economics:
-        means = {k: (self.sums[k] / self.counts[k] if self.counts[k] else None) for k in ECONOMIC_METRICS}
-        return Economics(**means)  # type: ignore[arg-type]
+    def economics(self, bars_per_year: float) -> Economics:
+        s, n = self.sums, self.n_seeds
+        trades, pooled_slots = s["n_trades"], n * self.slots
+        downside = float(np.sqrt(s["sum_downside_sq"] / pooled_slots))
+        return Economics(
+            n_trades=trades / n,
+            win_rate=s["wins"] / trades if trades else None,
+            expectancy=s["net"] / trades if trades else None,
+            sortino=float(s["sum_returns"] / pooled_slots / downside * np.sqrt(bars_per_year))
+            if downside > 0
+            else None,
+            total_return=s["total_return"] / n,
+            max_drawdown=s["max_drawdown"] / n,
+        )
 
 
 def seed_blocks(n_seeds: int, n_rows: int) -> Iterator[range]:

@@ -3,7 +3,8 @@
 They run in the run that writes the partition's rows (the sweep job selects them with the economics
 assets), however it was launched. Each result names its partition and cost, says what it checks, and lists
 the violating rows as a table. The same audits over the whole sweep are checks of `<sweep>/results_store`
-(the sweep's rows in the results database), which the `<sweep>_audit` job re-runs on demand.
+(the sweep's rows in the results database), which the `<sweep>_audit` job re-runs on demand. `FINDINGS` are
+about the variants rather than the store: they WARN, per partition only.
 """
 
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 
 from cvn_assets.core.baselines import BASELINE_TYPES
 from cvn_assets.core.config import SweepConfig
+from cvn_assets.core.proxy_economy import DEGENERATE_COLUMNS, degenerate_rows
 from cvn_assets.defs.automation import run_with_asset
 from cvn_assets.defs.keys import crypto_and_fold
 from cvn_assets.defs.metadata import rows_table
@@ -26,6 +28,7 @@ from cvn_assets.store.audits import (
     placeholder_join_keys,
     unlabelled_cost_basis,
 )
+from cvn_assets.store.reports import results_frame
 
 # (connection, config, crypto, fold_id) -> violations, each a dict naming its row and cost_bps; crypto and
 # fold None: the whole sweep.
@@ -65,6 +68,20 @@ AUDITS: dict[str, tuple[str, Audit]] = {
         ),
     ),
 }
+
+
+# Findings about a partition's variants, not invariants of the store: a WARN per partition (the report's
+# leaderboard marks a variant degenerate in every cell of the sweep).
+FINDINGS: dict[str, tuple[str, Audit]] = {
+    "no_degenerate_variant": (
+        "No variant predicts a constant: an OOS AUC of exactly 0.5 (every score tied) with no OOS trade is "
+        "a finding, not a result.",
+        lambda conn, cfg, crypto, fold: degenerate_rows(
+            results_frame(conn, cfg.run_id, DEGENERATE_COLUMNS, crypto, fold)
+        ),
+    ),
+}
+PARTITION_CHECKS = {**AUDITS, **FINDINGS}
 
 
 def _violation_columns(problems: list[dict[str, Any]]) -> list[str]:
@@ -132,7 +149,7 @@ def build_checks(sweep: Sweep) -> list[dg.AssetChecksDefinition]:
             automation_condition=run_with_asset(),
         )
         for cost in cfg.costs_bps
-        for name, (description, _) in AUDITS.items()
+        for name, (description, _) in PARTITION_CHECKS.items()
     ]
 
     @dg.multi_asset_check(specs=specs, can_subset=True, name=f"{sweep.name}_results_checks")
@@ -144,19 +161,21 @@ def build_checks(sweep: Sweep) -> list[dg.AssetChecksDefinition]:
         with results_store.engine().connect() as conn:
             findings = {
                 name: audit(conn, cfg, crypto, fold_id)
-                for name, (_, audit) in AUDITS.items()
+                for name, (_, audit) in PARTITION_CHECKS.items()
                 if any(k.name == name for k in selected)
             }
         for key in selected:
             cost = cost_of[key.asset_key]
             problems = [p for p in findings[key.name] if p.get("cost_bps") == cost]
-            description, _ = AUDITS[key.name]
+            description, _ = PARTITION_CHECKS[key.name]
             verdict = f"{len(problems)} violating rows" if problems else "no violation"
+            if key.name in FINDINGS and problems:
+                verdict += f" ({', '.join(sorted({str(p['variant']) for p in problems}))})"
             yield dg.AssetCheckResult(
                 asset_key=key.asset_key,
                 check_name=key.name,
                 passed=not problems,
-                severity=dg.AssetCheckSeverity.ERROR,
+                severity=dg.AssetCheckSeverity.WARN if key.name in FINDINGS else dg.AssetCheckSeverity.ERROR,
                 description=f"{crypto} {fold_id} at {cost} bps: {verdict}. {description}",
                 metadata={
                     "sweep": sweep.name,

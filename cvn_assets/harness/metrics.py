@@ -12,8 +12,6 @@ from scipy.stats import rankdata
 
 from cvn_assets.core.metric_names import CLASSIFICATION_METRICS  # noqa: F401 - re-exported
 
-_EPS = 1e-15
-
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
     """Weighted mean gap between predicted probability and observed frequency over equal-width bins."""
@@ -42,19 +40,29 @@ def f1_buy(y: np.ndarray, signal: np.ndarray) -> float:
 
 
 def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """scikit-learn's `log_loss` (>= 1.6) of the buy class: both classes' probabilities, p and 1 - p, are
+    clipped to [eps, 1 - eps], eps the machine epsilon of the scores' float type (float64 unless they
+    are float32, as a model library may return them)."""
     y = np.asarray(y, dtype=int)
-    p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    p = np.asarray(p)
+    if p.dtype != np.float32:
+        p = p.astype(np.float64)
+    eps = np.finfo(p.dtype).eps
+    loss = np.where(y == 1, -np.log(np.clip(p, eps, 1 - eps)), -np.log(np.clip(1 - p, eps, 1 - eps)))
+    return float(np.mean(loss, dtype=np.float64))
 
 
 def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float | None]:
-    """f1 at the threshold, AUC (None when only one class is present), Brier, ECE and log loss."""
+    """f1 at the threshold, AUC (None when only one class is present), Brier, ECE and log loss, all on
+    the raw scores: clipping them would tie distinct tiny scores and change their ranks. Only log loss
+    clips, as scikit-learn does."""
     y = np.asarray(y, dtype=int)
-    p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
+    scores = np.asarray(p)
+    p = np.asarray(p, dtype=float)
     return {
         "f1_buy": f1_buy(y, p >= threshold),
         "auc_buy": roc_auc(y, p),
         "brier": float(np.mean((p - y) ** 2)),
         "ece": expected_calibration_error(y, p),
-        "logloss": log_loss(y, p),
+        "logloss": log_loss(y, scores),
     }

@@ -19,6 +19,7 @@ from cvn_assets.core.proxy_economy import (
     ProxyEconomyReport,
     as_floats,
     build_report,
+    degenerate_everywhere,
     verdicts,
 )
 
@@ -49,6 +50,12 @@ def build_page(
     figures: dict[str, bytes] = {}
     notes: list[str] = []
     if not results.empty:
+        constant = sorted(v for v, flag in degenerate_everywhere(results).items() if flag)
+        if constant:
+            notes.append(
+                f"Degenerate in every cell (a constant prediction: OOS AUC exactly 0.5, no OOS trade): "
+                f"{', '.join(map(str, constant))}. Their figures are a finding, not a result."
+            )
         figures[f"Validation {PICKED_ON} against OOS sortino"] = plots.selection_scatter(
             results, PICKED_ON, "sortino_test"
         )
@@ -85,7 +92,9 @@ _HOW_TO_READ = (
     f"with the best {PICKED_ON} is picked in one half of the cells and ranked by OOS sortino in the other; "
     "pbo_oos is the classic CSCV on OOS sortino alone; the deflated Sharpe ratio (Bailey and Lopez de Prado "
     "2014) is the probability that the picked variant's Sharpe ratio over its per-cell OOS total returns "
-    "beats the best of as many unskilled variants. random_matched trades exactly as often as its variant."
+    "beats the best of as many unskilled variants. random_matched trades exactly as often as its variant. "
+    "A variant marked degenerate in the leaderboard predicts a constant in every cell (OOS AUC exactly 0.5, "
+    "no OOS trade)."
 )
 
 

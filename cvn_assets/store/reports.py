@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 import sqlalchemy as sa
 
@@ -51,3 +53,20 @@ def sweep_rows(engine: sa.Engine, run_id: str) -> tuple[pd.DataFrame, pd.DataFra
             sa.select(finetune_baselines).where(finetune_baselines.c.run_id == run_id), conn
         )
     return results, baselines
+
+
+def results_frame(
+    conn: sa.Connection,
+    run_id: str,
+    columns: Sequence[str],
+    crypto: str | None = None,
+    fold_id: str | None = None,
+) -> pd.DataFrame:
+    """`columns` of a sweep's result rows, or of one crypto x fold partition's."""
+    r = finetune_results.c
+    query = sa.select(*(r[c] for c in columns)).where(r.run_id == run_id)
+    if crypto is not None:
+        query = query.where(r.crypto == crypto)
+    if fold_id is not None:
+        query = query.where(r.fold_id == fold_id)
+    return pd.read_sql(query.order_by(r.cost_bps, r.crypto, r.fold_id, r.variant), conn)
