@@ -34,13 +34,16 @@ ui: setup
 	test -f .cvn_home/dagster/dagster.yaml || cp dagster.yaml .cvn_home/dagster/dagster.yaml
 	DAGSTER_HOME=$(CURDIR)/.cvn_home/dagster CVN_HOME=$(CURDIR)/.cvn_home $(BIN)/dagster dev -w workspace.yaml
 
+## Every bench, full size (tens of minutes on 2 cores; the figures). `make bench BENCH_ARGS=--quick`: each on
+## tiny inputs, to check they run (what test_benches.py does).
+BENCH_ARGS ?=
 bench: setup
-	$(BIN)/python bench/harness_overhead.py
-	$(BIN)/python bench/hpo_throughput.py
-	$(BIN)/python bench/orchestration_overhead.py
-	$(BIN)/python bench/random_baselines.py
-	$(BIN)/python bench/ui_vs_cli.py
-	$(BIN)/python bench/code_location_load.py
+	$(BIN)/python bench/harness_overhead.py $(BENCH_ARGS)
+	$(BIN)/python bench/hpo_throughput.py $(BENCH_ARGS)
+	$(BIN)/python bench/orchestration_overhead.py $(BENCH_ARGS)
+	$(BIN)/python bench/random_baselines.py $(BENCH_ARGS)
+	$(BIN)/python bench/ui_vs_cli.py $(BENCH_ARGS)
+	$(BIN)/python bench/code_location_load.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .cvn_home .pytest_cache .ruff_cache

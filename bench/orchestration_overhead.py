@@ -11,17 +11,26 @@ In one run of this script, each side with its own fresh results database:
     of an orchestrator with no overhead at all that keeps every core busy; on a 2-core machine where the
     model libraries scale 1.4x from 1 to 2 threads it is about 0.7 x the loop.
 Prints the wall times, their ratios (target: Dagster <= 0.7 x the serial loop) and the overhead per step.
+The sweep is served from a sweeps directory of its own (CVN_SWEEPS_DIR), so any `--config` runs.
 
-    python bench/orchestration_overhead.py [--config PATH]
+    python bench/orchestration_overhead.py [--config PATH] [--quick]
+
+`--quick`: one synthetic crypto, one fold, one small model, one cost: the same path in well under a minute.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
+from btc_sample import QUICK_CONFIG, QUICK_HELP, quick_environ  # beside this script
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -35,6 +44,7 @@ def main() -> None:
         help="put Dagster's own storage on this PostgreSQL (postgresql://user@host:port/db), as in production; "
         "default: SQLite, as `cvn demo` does",
     )
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
 
     import dagster as dg
@@ -51,19 +61,30 @@ def main() -> None:
     from cvn_assets.store.engine import get_engine, upgrade
     from cvn_assets.store.writes import write_baselines, write_results
 
-    plan = plan_sweep(load_config(args.config))
-    cfg = plan.config
     root = Path(tempfile.mkdtemp(prefix="cvn-bench-"))
+    sweeps = root / "sweeps"  # the daemon's code location serves exactly this sweep
+    sweeps.mkdir()
+    if args.quick:
+        config_path = sweeps / "benchquick.yaml"
+        config_path.write_text(yaml.safe_dump(QUICK_CONFIG))
+        os.environ.update(quick_environ())  # small models: the environment wins over ftf_config
+    else:
+        source = Path(args.config) if args.config else REPO / "cvn_assets/sweeps/demo.yaml"
+        config_path = sweeps / source.name
+        shutil.copy(source, config_path)
+    plan = plan_sweep(load_config(config_path))
+    cfg = plan.config
     plain_url = f"sqlite:///{root / 'plain.db'}"
     bound_url = f"sqlite:///{root / 'bound.db'}"  # its own: a second pass would resume the HPO studies
     home = root / "home"
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
-    yaml_text = (Path(__file__).resolve().parents[1] / "dagster.yaml").read_text()
+    yaml_text = (REPO / "dagster.yaml").read_text()
     if args.dagster_postgres:
         yaml_text += f"storage:\n  postgres:\n    postgres_url: {args.dagster_postgres}\n"
     (dagster_home / "dagster.yaml").write_text(yaml_text)
-    os.environ.update(CVN_HOME=str(home), DAGSTER_HOME=str(dagster_home))
+    os.environ.update(CVN_HOME=str(home), DAGSTER_HOME=str(dagster_home), CVN_SWEEPS_DIR=str(sweeps))
+    os.environ.pop("CVN_SWEEP_FILES", None)
     dagster_url = f"sqlite:///{home / 'results.db'}"
 
     # Outside the timings: migrations and the committed hyperparameters in both databases.
@@ -119,7 +140,9 @@ def main() -> None:
     storage = "PostgreSQL" if args.dagster_postgres else "SQLite"
     print(f"sweep {cfg.run_id}: {len(plan.cryptos)} cryptos x {len(plan.folds)} folds, models {list(cfg.models)}, "
           f"costs {cfg.costs_bps}; {len(outcome.runs)} Dagster runs, Dagster storage on {storage}")  # fmt: skip
-    print(f"plain serial loop of the same steps : {plain:8.2f} s   ({os.cpu_count()} threads per model)")
+    print(
+        f"plain serial loop of the same steps : {plain:8.2f} s   ({steps.default_threads(cfg)} thread(s) per model)"
+    )
     print(f"Dagster, as `cvn demo` launches it  : {orchestrated:8.2f} s   ({runs_at_once} runs at once, "
           f"{run_threads} thread(s) per model)")  # fmt: skip
     print(f"bound: no overhead, every core busy : {bound:8.2f} s   (the loop at {run_threads} thread(s) / "

@@ -3,13 +3,15 @@ replace, on one window of --bars synthetic hourly bars with the demo's labels, i
 
   * speed: bars x seeds per second of the per-seed loop and of `random_entries`, --seeds seeds each,
     the median of --repeats interleaved runs (target: at least 10x);
-  * rows: the largest relative difference between the two averages (same seeds, same draws, same trades;
+  * rows: the largest relative difference between the two aggregates (same seeds, same draws, same trades;
     only the floating-point order of sums differs);
   * memory: the peak memory the blocked seeds allocate on top of the window (tracemalloc sees numpy's
     buffers) at 10, 100 and 1,000 seeds (target: flat), measured in passes of their own: tracemalloc
     slows Python's allocations, so timed runs go without it.
 
-    python bench/random_baselines.py [--bars 1000000] [--seeds 100] [--repeats 3]
+    python bench/random_baselines.py [--bars 1000000] [--seeds 100] [--repeats 3] [--quick]
+
+`--quick`: 20,000 bars, 10 seeds, one run, memory at 10, 20 and 40 seeds: the same code in seconds.
 """
 
 from __future__ import annotations
@@ -24,9 +26,17 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from cvn_assets.core.backtest import ECONOMIC_METRICS, Economics
+from cvn_assets.core.backtest import (
+    Economics,
+    equity_growth,
+    expectancy,
+    round_trip_net,
+    select_trades,
+    sortino_ratio,
+    win_rate,
+)
 from cvn_assets.core.baselines import baseline_seed_key, random_entries
-from cvn_assets.core.economics import trade_signal
+from cvn_assets.core.economics import label_exits, trade_signal
 from cvn_assets.core.labels import triple_barrier_labels
 from cvn_assets.core.synthetic import generate_synthetic
 from cvn_assets.core.timeframes import bars_per_year
@@ -38,16 +48,27 @@ ENTRY_PROB = 0.05  # the demo's random_entry_prob
 def per_seed_loop(
     split: pd.DataFrame, cost: float, per_year: float, *, entry_prob: float, n_seeds: int, seed_key: tuple
 ) -> Economics:
-    """The random baseline as it was: one full-window simulation per seed."""
-    sums = dict.fromkeys(ECONOMIC_METRICS, 0.0)
-    counts = dict.fromkeys(ECONOMIC_METRICS, 0)
+    """The random baseline the plain way: one full-window simulation per seed, aggregated as the baseline's
+    row is (`SeedPool`): sortino of the seeds' pooled bar returns, win rate and expectancy of their pooled
+    trades, the mean of the rest."""
+    close, (exit_pos, exit_price) = split["close"].to_numpy(), label_exits(split)
+    returns, nets, per_seed = [], [], []
     for s in range(n_seeds):
         signal = np.random.default_rng([*seed_key, s]).random(len(split)) < entry_prob
-        for name, value in trade_signal(split, signal, cost, per_year).as_dict().items():
-            if value is not None:
-                sums[name] += value
-                counts[name] += 1
-    return Economics(**{k: sums[k] / counts[k] if counts[k] else None for k in ECONOMIC_METRICS})
+        entries = select_trades(signal, exit_pos)
+        growth = equity_growth(close, entries, exit_pos[entries], exit_price[entries], cost=cost)
+        returns.append(growth - 1)
+        nets.append(round_trip_net(close[entries], exit_price[entries], cost))
+        per_seed.append(trade_signal(split, signal, cost, per_year))
+    trades = np.concatenate(nets)
+    return Economics(
+        n_trades=float(np.mean([e.n_trades for e in per_seed])),
+        win_rate=win_rate(trades),
+        expectancy=expectancy(trades),
+        sortino=sortino_ratio(np.concatenate(returns), per_year),
+        total_return=float(np.mean([e.total_return for e in per_seed])),
+        max_drawdown=float(np.mean([e.max_drawdown for e in per_seed])),
+    )
 
 
 def _runs(times: list[float]) -> str:
@@ -88,7 +109,13 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each (default 3)")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny inputs that run in seconds (the figures mean nothing)"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.bars, args.seeds, args.repeats = 20_000, 10, 1
+    memory_seeds = (10, 20, 40) if args.quick else (10, 100, 1000)
 
     window = labelled_window(args.bars)
     per_year = bars_per_year("1h")
@@ -126,14 +153,15 @@ def main() -> None:
     )
     print("peak extra memory of the blocked seeds:")
     peaks = {}
-    for n_seeds in (10, 100, 1000):
+    for n_seeds in memory_seeds:
         peaks[n_seeds] = peak_memory(blocked(n_seeds))
         print(f"  {n_seeds:5d} seeds: {peaks[n_seeds] / 2**20:7.1f} MiB")
     loop_peak = peak_memory(
         lambda: per_seed_loop(window, COST, per_year, entry_prob=ENTRY_PROB, n_seeds=10, seed_key=key)
     )
     print(f"  (the per-seed loop, 10 seeds: {loop_peak / 2**20:.1f} MiB)")
-    print(f"memory 1000 / 10 seeds: {peaks[1000] / peaks[10]:.2f}   (target: flat, about 1)")
+    few, most = memory_seeds[0], memory_seeds[-1]
+    print(f"memory {most} / {few} seeds: {peaks[most] / peaks[few]:.2f}   (target: flat, about 1)")
 
 
 if __name__ == "__main__":

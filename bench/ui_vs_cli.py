@@ -11,7 +11,10 @@ the first run is created (a backfill launched from the UI waits for the daemon's
 every 30 s; `cvn sweep` without a running daemon starts one, whose first loop is immediate) and the span
 from the first run created to the last run finished, which is the runs themselves.
 
-    python bench/ui_vs_cli.py [--config PATH]
+    python bench/ui_vs_cli.py [--config PATH] [--quick]
+
+`--quick`: one synthetic crypto, one fold, one small model, one cost. The UI side still waits for the
+daemon's backfill loop (30 s), so it takes about a minute or two rather than seconds.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the tests' service helpers: the same webserver and daemon the tests start
+
+import yaml  # noqa: E402
+from btc_sample import QUICK_CONFIG, QUICK_HELP, quick_environ  # noqa: E402  (beside this script)
 
 
 def fresh_home(root: Path, name: str, sweeps: Path) -> dict[str, str]:
@@ -82,17 +88,25 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--config", default=str(REPO / "cvn_assets/sweeps/demo.yaml"))
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
 
     from cvn_assets.core.config import load_config
     from cvn_assets.hyperparams.seeding import apply_seed, load_values, plan_seed, seed_values
     from cvn_assets.store.engine import get_engine, upgrade
 
-    config = load_config(args.config)
     root = Path(tempfile.mkdtemp(prefix="cvn-ui-vs-cli-"))
     sweeps = root / "sweeps"
     sweeps.mkdir()
-    shutil.copy(args.config, sweeps / Path(args.config).name)
+    if args.quick:
+        config_path = sweeps / "benchquick.yaml"
+        config_path.write_text(yaml.safe_dump(QUICK_CONFIG))
+        os.environ.update(quick_environ())  # small models: the environment wins over ftf_config
+    else:
+        config_path = sweeps / Path(args.config).name
+        shutil.copy(args.config, config_path)
+    config = load_config(config_path)
+    os.environ.pop("CVN_SWEEP_FILES", None)  # both sides serve exactly this sweeps directory
     envs = {side: fresh_home(root, side, sweeps) for side in ("ui", "cli")}
     for env in envs.values():  # the committed hyperparameters, as `cvn demo` seeds them (not timed)
         url = f"sqlite:///{Path(env['CVN_HOME']) / 'results.db'}"
@@ -102,7 +116,7 @@ def main() -> None:
 
     ui, ui_launched = ui_side(envs["ui"], config.name, config.cryptos)
     cli_launched = time.time()
-    cli = cli_side(envs["cli"], sweeps / Path(args.config).name)
+    cli = cli_side(envs["cli"], config_path)
     ui_wait, ui_runs = run_span(envs["ui"], ui_launched)
     cli_wait, cli_runs = run_span(envs["cli"], cli_launched)
     print(f"sweep {config.name}: {len(config.cryptos)} cryptos, models {list(config.models)}")

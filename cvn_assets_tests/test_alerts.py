@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from cvn_assets.core.config import SweepConfig, parse_config
+from cvn_assets.core.errors import DataValidationError
 from cvn_assets.definitions import build_definitions
-from cvn_assets.defs.alerts import SENSOR_NAME, AlertCursor
+from cvn_assets.defs.alerts import SENSOR_NAME, AlertCursor, step_error
 from cvn_assets.defs.keys import partition_key
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
@@ -178,3 +179,39 @@ def test_failed_checks_and_runs_alert_once_and_survive_an_outage(
     said = json.dumps(everything) + logged
     assert "the webhook answered HTTP 503" in logged and "Slack refused the message" in logged
     assert SLACK_TOKEN not in said and HOOK_KEY not in said
+
+
+def test_step_error_reads_as_the_failure_says_not_as_dagster_wraps_it(tmp_path: Path) -> None:
+    # A real step failure of our own: ohlcv of a crypto whose source file does not exist.
+    missing = tmp_path / "nowhere.csv"
+    config = parse_config(small_raw_config(universe={"BTC": {"kind": "table", "path": str(missing)}}))
+    defs = build_definitions([config], artifacts_dir=tmp_path / "artifacts")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = _run(defs, Sweep.of(config).keys.ohlcv_job, instance, "BTC")
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "dagster._core.definitions.events.Failure: " in failure.step_failure_data.error.message
+    assert step_error(failure) == (
+        f"tiny__ohlcv: ohlcv[BTC] of sweep tiny: {missing}: no data files found (looked for "
+        ".csv, .csv.gz, .parquet, .pq)"
+    )
+
+    # How other exceptions read: ours and Dagster's without their class path, a bug with its class name.
+    class Unwritten(Exception):
+        pass
+
+    def raises(exc: Exception, cause: Exception | None = None) -> dg.DagsterEvent:
+        @dg.op(name="step")
+        def step() -> None:
+            raise exc from cause
+
+        @dg.job(name="j")
+        def job() -> None:
+            step()
+
+        return next(e for e in job.execute_in_process(raise_on_error=False).all_events if e.is_step_failure)
+
+    assert step_error(raises(DataValidationError("a.csv", "bad", 3))) == "step: a.csv: row 3: bad"
+    assert step_error(raises(dg.Failure(description="why\nmore"), KeyError("k"))) == "step: why"
+    assert step_error(raises(dg.Failure())) == "step: step failed"
+    assert step_error(raises(ValueError("plain"))) == "step: ValueError: plain"
+    assert step_error(raises(Unwritten("x"))) == "step: Unwritten: x"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -88,13 +92,126 @@ def test_unreachable_s3_is_rejected_in_one_line_within_the_timeout(monkeypatch: 
     assert time.perf_counter() - started < 30
 
 
+@contextmanager
+def silent_endpoint(kind: str, hold_s: float = 15.0) -> Iterator[str]:
+    """An S3 endpoint on loopback that never finishes answering, for at most `hold_s` seconds:
+    `black_hole` accepts connections and says nothing; `slow_drip` lists one object and then sends its
+    body a byte at a time, never slow enough for a socket's read timeout to fire."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    done = threading.Event()
+    listing = (
+        b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        b"<Name>market-data</Name><Prefix>binance/</Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys>"
+        b"<IsTruncated>false</IsTruncated><Contents><Key>binance/BTCUSDT-1h-2024-12.csv</Key><Size>100000</Size>"
+        b"</Contents></ListBucketResult>"
+    )
+
+    def answer(conn: socket.socket) -> None:
+        conn.settimeout(0.2)
+        with conn:
+            while not done.is_set():
+                try:
+                    request = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                if not request:
+                    return
+                if kind == "black_hole":
+                    continue
+                if b"list-type=2" in request.split(b"\r\n", 1)[0]:
+                    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {len(listing)}\r\n\r\n"
+                    conn.sendall(head.encode() + listing)
+                    continue
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                while not done.wait(0.1):
+                    conn.sendall(b"1")
+
+    def serve() -> None:
+        stop_at = time.monotonic() + hold_s
+        while not done.is_set() and time.monotonic() < stop_at:
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+        done.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        done.set()
+        thread.join()
+        server.close()
+
+
+@pytest.mark.parametrize("kind", ["black_hole", "slow_drip"])
+def test_a_silent_s3_endpoint_fails_the_source_within_its_timeout(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    timeout_s = 1.5
+    with silent_endpoint(kind) as endpoint:
+        config = _config_for(
+            {"kind": "binance", "path": "s3://market-data/binance/"},
+            s3_endpoint_url=endpoint,
+            timeout_s=timeout_s,
+        )
+        started = time.perf_counter()
+        with pytest.raises(SourceUnreachableError) as info:
+            load_ohlcv(config, "BTCUSDT")
+        elapsed = time.perf_counter() - started
+    message = str(info.value)
+    # Listing, reads and retries together: the budget plus one second (and interpreter jitter), and it did
+    # wait on the endpoint rather than fail at once.
+    assert timeout_s * 0.5 < elapsed < timeout_s + 1 + 0.5, elapsed
+    assert message.startswith("s3://market-data/binance/: no answer within data.timeout_s = 1.5 s")
+    assert "\n" not in message and "testing-secret" not in message
+
+
+def test_binance_nan_volume_is_named_as_a_missing_value_not_a_truncated_row(tmp_path: Path) -> None:
+    dec, _ = _two_months()
+    lines = binance_rows(dec, "ms").splitlines()
+    for row, cell in ((7, ""), (9, "NaN")):  # 1-based rows: an empty volume cell, then a literal NaN
+        fields = lines[row - 1].split(",")
+        fields[5] = cell
+        lines[row - 1] = ",".join(fields)
+    path = write_binance_month(tmp_path, "BTCUSDT", "2024-12", dec, "ms", zipped=False)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataValidationError) as info:
+        load_ohlcv(_config_for({"kind": "binance", "path": str(tmp_path)}), "BTCUSDT")
+    assert (info.value.source, info.value.row, info.value.column) == (str(path), 7, "volume")
+    assert str(info.value) == f"{path}: row 7: column 'volume': NaN or missing value (2 rows in all)"
+
+
+def test_table_epoch_seconds_are_named_as_such(tmp_path: Path) -> None:
+    bars = clean_bars(n=48, start="2017-07-14")
+    seconds = bars.assign(timestamp=bars.timestamp.astype("int64") // 10**9)
+    assert seconds.timestamp.iloc[0] == 1_499_990_400
+    seconds.to_csv(tmp_path / "seconds.csv", index=False)
+    with pytest.raises(DataValidationError) as info:
+        load_ohlcv(_config_for({"kind": "table", "path": str(tmp_path / "seconds.csv")}), "BTCUSDT")
+    assert (info.value.row, info.value.column) == (1, "timestamp")
+    assert "looks like epoch seconds (2017-07-14 00:00:00 UTC)" in str(info.value)
+    assert "multiply the column by 1000 or write ISO 8601 times" in str(info.value)
+    # The same times in milliseconds are read.
+    millis = bars.assign(timestamp=bars.timestamp.astype("int64") // 10**6)
+    millis.to_csv(tmp_path / "millis.csv", index=False)
+    loaded = load_ohlcv(_config_for({"kind": "table", "path": str(tmp_path / "millis.csv")}), "BTCUSDT")
+    assert (loaded.index == pd.DatetimeIndex(bars.timestamp)).all()
+
+
 def test_binance_truncated_row_and_corrupt_zip_are_named(tmp_path: Path) -> None:
     dec, _ = _two_months()
     text = binance_rows(dec, "ms")
     cut = text[: text.rfind("\n", 0, len(text) - 1) + 20]  # the last line keeps only a few fields
     path = tmp_path / "BTCUSDT-1h-2024-12.csv"
     path.write_text(cut)
-    with pytest.raises(DataValidationError, match="truncated row") as info:
+    with pytest.raises(DataValidationError, match="truncated row: expected 12 fields, found 2") as info:
         parse_binance(RawFile(str(path), path.read_bytes()))
     assert info.value.row == len(dec) and info.value.source == str(path)
 

@@ -31,6 +31,8 @@ def test_clean_data_passes_and_is_indexed_by_utc_time(tmp_path: Path) -> None:
 def _corrupt(row: int, **values: object) -> pd.DataFrame:
     frame = clean_bars()
     for col, value in values.items():
+        if isinstance(value, str):  # a cell that is text, as a CSV may hold
+            frame[col] = frame[col].astype(object)
         frame.loc[row, col] = value
     return frame
 
@@ -38,8 +40,9 @@ def _corrupt(row: int, **values: object) -> pd.DataFrame:
 @pytest.mark.parametrize(
     ("frame", "row", "message"),
     [
-        (_corrupt(5, close=np.nan), 6, "'close' is NaN"),
-        (_corrupt(7, volume=np.inf), 8, "'volume' is NaN, infinite"),
+        (_corrupt(5, close=np.nan), 6, "column 'close': NaN or missing value"),
+        (_corrupt(7, volume=np.inf), 8, "column 'volume': infinite value"),
+        (_corrupt(4, volume="1,5"), 5, "column 'volume': '1,5' is not a number"),
         (_corrupt(3, open=-1.0, low=-2.0), 4, "non-positive price"),
         (_corrupt(9, high=1.0), 10, "high is below max(open, close)"),
         (_corrupt(11, low=10_000.0), 12, "low is above min(open, close)"),

@@ -8,10 +8,14 @@ from __future__ import annotations
 import glob
 import gzip
 import io
+import re
+import threading
+import time
 import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,34 +66,104 @@ def _local_files(path: str, suffixes: tuple[str, ...]) -> list[RawFile]:
 def _s3_files(
     url: str, suffixes: tuple[str, ...], endpoint_url: str | None, timeout_s: float
 ) -> list[RawFile]:
+    """Every object under the prefix, or a one-line error within `timeout_s` (listing and reads together).
+
+    Socket timeouts alone do not bound a read: each call gets its own, an endpoint that drips bytes never
+    trips one, and finding credentials may call out too. So the whole read runs in a worker thread under
+    one deadline; past it the source is rejected at once, and the worker stops at its next call or chunk
+    (its socket timeouts, no longer than `timeout_s`, end a call that hangs). The clock starts after the
+    local work (imports, S3's service model), so a busy machine does not spend the endpoint's budget.
+    """
     # imported here so local runs never pay for them
     import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    core.get_service_model("s3")  # loaded once and cached by the session: local work, before the clock
+    session = boto3.session.Session(botocore_session=core)  # no network yet: credentials come with a client
+    deadline = time.monotonic() + timeout_s
+    stop = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def read() -> None:
+        try:
+            outcome["files"] = _s3_read(session, url, suffixes, endpoint_url, timeout_s, stop)
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=read, name=f"cvn-s3-read {url}", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if worker.is_alive():
+        stop.set()
+        raise _no_answer(url, timeout_s)
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["files"]  # type: ignore[return-value]
+
+
+def _no_answer(url: str, timeout_s: float) -> SourceUnreachableError:
+    return SourceUnreachableError(
+        url,
+        f"no answer within data.timeout_s = {timeout_s:g} s (listing and reading every object); check the "
+        "endpoint (data.s3_endpoint_url) and the network, or raise data.timeout_s",
+    )
+
+
+def _s3_read(
+    session: Any,  # boto3.session.Session
+    url: str,
+    suffixes: tuple[str, ...],
+    endpoint_url: str | None,
+    timeout_s: float,
+    stop: threading.Event,
+) -> list[RawFile]:
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
     bucket, _, prefix = url[len("s3://") :].partition("/")
-    # One attempt per call, each bounded: a silent endpoint fails this crypto in about timeout_s.
-    config = Config(connect_timeout=timeout_s, read_timeout=timeout_s, retries={"max_attempts": 1})
+    # One attempt per call (no retry): the caller's deadline bounds the whole read anyway.
+    config = Config(
+        connect_timeout=timeout_s,
+        read_timeout=timeout_s,
+        retries={"mode": "standard", "total_max_attempts": 1},
+    )
     try:
-        client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
+        # Finding credentials may call out (instance metadata): inside the deadline.
+        client = session.client("s3", endpoint_url=endpoint_url, config=config)
         keys: list[str] = []
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(suffixes)]
+            if stop.is_set():
+                return []
         if not keys:
             raise DataValidationError(
                 url, f"no data objects under this prefix (looked for {', '.join(suffixes)})"
             )
-        return [
-            RawFile(f"s3://{bucket}/{key}", client.get_object(Bucket=bucket, Key=key)["Body"].read())
-            for key in sorted(keys)
-        ]
+        files = []
+        for key in sorted(keys):
+            body = client.get_object(Bucket=bucket, Key=key)["Body"]
+            chunks = []
+            for chunk in body.iter_chunks(1 << 20):
+                if stop.is_set():
+                    body.close()
+                    return []
+                chunks.append(chunk)
+            files.append(RawFile(f"s3://{bucket}/{key}", b"".join(chunks)))
+        return files
+    except (ConnectTimeoutError, ReadTimeoutError):
+        raise _no_answer(url, timeout_s) from None
     except (BotoCoreError, ClientError) as exc:
-        cause = " ".join(str(exc).split())
+        cause = _URL_CREDENTIALS.sub(r"\1***@", " ".join(str(exc).split()))
         raise SourceUnreachableError(
             url,
             f"cannot be read ({type(exc).__name__}: {cause}); check the endpoint, the bucket and the "
             "credentials (data.s3_endpoint_url, AWS_* variables)",
         ) from None
+
+
+# `scheme://user:password@host` in an endpoint URL a library error quotes: the user info is masked.
+_URL_CREDENTIALS = re.compile(r"(\w+://)[^/\s@]+@")
 
 
 def collect_files(
@@ -103,18 +177,42 @@ def collect_files(
 # --- parsing ---------------------------------------------------------------------------------------
 
 
-def _epoch_to_utc(values: np.ndarray, name: str, first_row: int = 1) -> pd.DatetimeIndex:
-    """Binance open times are milliseconds, or microseconds in spot dumps since 2025: tell them apart by size."""
+# What to do about epoch seconds, per format.
+BINANCE_SECONDS_ADVICE = "Binance dumps give open times in ms or µs: use the file as downloaded"
+TABLE_SECONDS_ADVICE = (
+    "a table source takes epoch milliseconds or microseconds, or ISO 8601 text: multiply the column by "
+    "1000 or write ISO 8601 times"
+)
+
+
+def _epoch_to_utc(
+    values: np.ndarray,
+    name: str,
+    what: str = "open time",
+    column: str | None = None,
+    seconds_advice: str = BINANCE_SECONDS_ADVICE,
+) -> pd.DatetimeIndex:
+    """Epoch times in milliseconds, or microseconds (Binance spot dumps since 2025): told apart by size.
+    Anything else is rejected naming the row; epoch seconds are named as such, with what to do."""
+    if np.issubdtype(values.dtype, np.floating):
+        missing = np.flatnonzero(~np.isfinite(values))
+        if missing.size:
+            raise DataValidationError(name, f"{what} is missing (empty or NaN)", 1 + int(missing[0]), column)
     values = values.astype("int64")
     micros = values >= 10**14
     millis = (values >= 10**11) & ~micros
     unknown = np.flatnonzero(~(micros | millis))
     if unknown.size:
-        raise DataValidationError(
-            name,
-            f"open time {values[unknown[0]]} is neither milliseconds nor microseconds",
-            first_row + int(unknown[0]),
-        )
+        row, value = 1 + int(unknown[0]), int(values[unknown[0]])
+        if 10**8 <= value < 10**11:  # 1973 to year 5138 in seconds; as milliseconds, the first days of 1970
+            as_seconds = pd.Timestamp(value, unit="s", tz="UTC")
+            problem = (
+                f"{what} {value} is neither milliseconds nor microseconds: it looks like epoch seconds "
+                f"({as_seconds:%Y-%m-%d %H:%M:%S} UTC); {seconds_advice}"
+            )
+        else:
+            problem = f"{what} {value} is neither milliseconds nor microseconds since the epoch"
+        raise DataValidationError(name, problem, row, column)
     ns = np.where(micros, values * 1_000, values * 1_000_000)
     return pd.DatetimeIndex(pd.to_datetime(ns, utc=True))
 
@@ -151,11 +249,21 @@ def parse_table(raw: RawFile) -> pd.DataFrame:
     frame = frame[REQUIRED_COLUMNS].copy()
     ts = frame["timestamp"]
     if pd.api.types.is_numeric_dtype(ts):
-        frame["timestamp"] = _epoch_to_utc(ts.to_numpy(), raw.name)
+        frame["timestamp"] = _epoch_to_utc(
+            ts.to_numpy(), raw.name, "timestamp", "timestamp", TABLE_SECONDS_ADVICE
+        )
     else:
         frame["timestamp"] = pd.to_datetime(ts, utc=True, errors="coerce", format="ISO8601")
     # Header on line 1 of a CSV: data row k is line k + 1; rows are reported 1-based as data rows.
     return _with_provenance(frame, raw.name)
+
+
+def _field_counts(data: bytes, skip_header: bool) -> np.ndarray:
+    """Fields on each non-blank line of a headerless CSV (the rows pandas reads, in its order)."""
+    lines = [line for line in data.splitlines() if line.strip()]
+    if skip_header:
+        lines = lines[1:]
+    return np.fromiter((line.count(b",") + 1 for line in lines), dtype=np.int64, count=len(lines))
 
 
 def parse_binance(raw: RawFile) -> pd.DataFrame:
@@ -184,10 +292,22 @@ def parse_binance(raw: RawFile) -> pd.DataFrame:
         raise DataValidationError(raw.name, f"malformed CSV ({exc})") from None
     if frame.empty:
         raise DataValidationError(raw.name, "no data rows")
-    short = frame[BINANCE_COLUMNS].isna().any(axis=1).to_numpy()
+    fields = _field_counts(data, skip_header=header == 0)
+    # A row with fewer fields is cut short; an empty cell in a complete row is a missing value, which the
+    # validation names with its column. (When the lines do not map onto the parsed rows, e.g. a quoted
+    # newline, any empty cell counts as a short row.)
+    short = (
+        fields < len(BINANCE_COLUMNS) if len(fields) == len(frame) else frame.isna().any(axis=1).to_numpy()
+    )
     if short.any():
         row = int(np.flatnonzero(short)[0]) + 1
-        raise DataValidationError(raw.name, f"truncated row: expected {len(BINANCE_COLUMNS)} fields", row)
+        found = f", found {fields[row - 1]}" if len(fields) == len(frame) else ""
+        raise DataValidationError(
+            raw.name, f"truncated row: expected {len(BINANCE_COLUMNS)} fields{found}", row
+        )
+    if frame["open_time"].isna().any():
+        row = int(np.flatnonzero(frame["open_time"].isna().to_numpy())[0]) + 1
+        raise DataValidationError(raw.name, "open time is missing (empty or NaN)", row, "open_time")
     raw_times = frame["open_time"].str.strip()
     not_integer = ~raw_times.str.fullmatch(r"\d+").fillna(False).to_numpy()
     if not_integer.any():

@@ -28,12 +28,27 @@ def _where(frame: pd.DataFrame, position: int, default_source: str) -> tuple[str
     return default_source, position + 1
 
 
-def _reject(frame: pd.DataFrame, mask: np.ndarray, source: str, problem: str) -> None:
+def _reject(
+    frame: pd.DataFrame, mask: np.ndarray, source: str, problem: str, column: str | None = None
+) -> None:
     bad = np.flatnonzero(mask)
     if bad.size:
         where, row = _where(frame, int(bad[0]), source)
         more = f" ({bad.size} rows in all)" if bad.size > 1 else ""
-        raise DataValidationError(where, f"{problem}{more}", row)
+        raise DataValidationError(where, f"{problem}{more}", row, column)
+
+
+def _not_finite(raw: object, value: float) -> str:
+    """What is wrong with a value that did not become a finite number, in the words a person would use."""
+    if np.isinf(value):
+        return "infinite value"
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)) or str(raw).strip().lower() in _MISSING:
+        return "NaN or missing value"
+    text = str(raw)
+    return f"'{text[:40]}{'...' if len(text) > 40 else ''}' is not a number"
+
+
+_MISSING = {"", "nan", "na", "n/a", "null", "none", "<na>"}
 
 
 def validate_ohlcv(
@@ -51,7 +66,10 @@ def validate_ohlcv(
     _reject(frame, ts.isna().to_numpy(), source, "timestamp is missing or unparseable")
     values = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) for c in OHLCV_COLUMNS}
     for col, arr in values.items():
-        _reject(frame, ~np.isfinite(arr), source, f"'{col}' is NaN, infinite or not a number")
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            _reject(frame, bad, source, _not_finite(frame[col].iloc[first], arr[first]), column=col)
     o, h, lo, c, v = (values[k] for k in OHLCV_COLUMNS)
     _reject(frame, (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0), source, "non-positive price")
     _reject(frame, h < np.maximum(o, c), source, "high is below max(open, close)")

@@ -14,6 +14,7 @@ is lost while a receiver is down, and nothing a channel took is sent to it again
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -170,12 +171,31 @@ def run_failure_alert(
 
 
 def step_error(event: dg.DagsterEvent) -> str:
-    """`step: first line of why`, from the user's exception that Dagster wraps."""
+    """`step: first line of why`, as a person reads it: the `Failure`'s description or our error's message,
+    without Dagster's wrapper errors and without the `module.Class: ` prefix of errors written for people
+    (Dagster's and ours). Another library's or Python's error keeps its class name (`ValueError: ...`):
+    that names a bug."""
     error = event.step_failure_data.error if event.step_failure_data else None
-    while error is not None and error.cause is not None:
+    # Dagster wraps a user error in its own (`DagsterExecutionStepExecutionError`), whose cause is the user's;
+    # a `Failure` raised `from` another error is the message, not its cause.
+    while error is not None and error.cause is not None and error.message.startswith(_DAGSTER_WRAPPERS):
         error = error.cause
     message = error.message.strip() if error else ""
-    return f"{event.step_key}: {message.splitlines()[0] if message else 'step failed'}"
+    first = message.splitlines()[0] if message else ""
+    prefix = _CLASS_PREFIX.match(first)
+    if error is not None and prefix and prefix["cls"] == error.cls_name:
+        if prefix["module"].startswith(_OWN_MODULES):
+            first = first[prefix.end() :]
+        elif prefix["module"]:  # e.g. xgboost.core.XGBoostError: keep the class, drop the module path
+            first = first[len(prefix["module"]) :]
+    if first.strip() in ("", "None"):  # dg.Failure() without a description
+        first = "step failed"
+    return f"{event.step_key}: {first}"
+
+
+_DAGSTER_WRAPPERS = "dagster._core.errors."
+_OWN_MODULES = ("dagster.", "cvn_assets.")  # errors whose message is written for a person
+_CLASS_PREFIX = re.compile(r"(?P<module>(?:[\w<>]+\.)*)(?P<cls>\w+): ")  # `<locals>.` in a qualname
 
 
 def _run_fields(run: dg.DagsterRun, channels: AlertChannels, timestamp: float) -> dict[str, Any]:
