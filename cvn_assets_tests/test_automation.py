@@ -14,7 +14,7 @@ import pytest
 
 from cvn_assets.core.config import parse_config
 from cvn_assets.core.errors import ConfigError
-from cvn_assets.definitions import build_definitions
+from cvn_assets.definitions import build_definitions, validate_sweep
 from cvn_assets.defs.automation import EVALUATION_INTERVAL_S
 from cvn_assets.defs.folds import add_new_folds
 from cvn_assets.defs.resources import ResultsStore
@@ -162,12 +162,20 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     assert _partitions(rest, features) == {f"SYNA|{f1}", f"BARS|{new_fold}", f"SYNA|{new_fold}"}
 
 
-def test_a_cron_that_does_not_parse_names_the_sweep() -> None:
+def test_a_cron_that_does_not_parse_names_the_sweep(tmp_path: Path) -> None:
     config = parse_config(small_raw_config(operations={"cron": "61 6 * * 1"}))
     with pytest.raises(
         ConfigError, match=r"sweep tiny: config key 'operations.cron': '61 6 \* \* 1' is not a cron"
     ):
-        build_definitions([config])
+        validate_sweep(config)
+    # Served beside the others, the sweep is one invalid entry carrying that line, not a failed load.
+    defs = build_definitions([config], artifacts_dir=tmp_path)
+    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert keys == {"tiny/sweep_config"}
+    spec = defs.get_assets_def(dg.AssetKey(["tiny", "sweep_config"])).specs_by_key[
+        dg.AssetKey(["tiny", "sweep_config"])
+    ]
+    assert "config key 'operations.cron'" in (spec.description or "")
 
 
 def test_the_schedule_is_not_part_of_the_run_id() -> None:
