@@ -8,7 +8,12 @@ cannot rot unnoticed. Its figures mean nothing; the figures come from the full m
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.sweep_plan import SweepPlan
@@ -55,6 +60,19 @@ def quick_environ(timeframe: str = "1h") -> dict[str, str]:
         for param, bounds in ranges.items():
             env |= dict(zip(range_keys(model, timeframe, param), map(str, bounds), strict=True))
     return env
+
+
+def sweep_file(sweeps: Path, quick: bool, source: Path) -> Path:
+    """The sweep a Dagster bench serves from `sweeps`: the quick sweep (with its small models set in the
+    environment, which wins over ftf_config), or a copy of `source`."""
+    if quick:
+        path = sweeps / "benchquick.yaml"
+        path.write_text(yaml.safe_dump(QUICK_CONFIG))
+        os.environ.update(quick_environ())
+        return path
+    path = sweeps / source.name
+    shutil.copy(source, path)
+    return path
 
 
 def quick_params(model: str, committed: dict[str, Any]) -> dict[str, Any]:

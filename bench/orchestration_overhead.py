@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-from btc_sample import QUICK_CONFIG, QUICK_HELP, quick_environ  # beside this script
+from btc_sample import QUICK_HELP, sweep_file  # beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,14 +62,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="cvn-bench-"))
     sweeps = root / "sweeps"  # the daemon's code location serves exactly this sweep
     sweeps.mkdir()
-    if args.quick:
-        config_path = sweeps / "benchquick.yaml"
-        config_path.write_text(yaml.safe_dump(QUICK_CONFIG))
-        os.environ.update(quick_environ())  # small models: the environment wins over ftf_config
-    else:
-        source = Path(args.config) if args.config else REPO / "cvn_assets/sweeps/demo.yaml"
-        config_path = sweeps / source.name
-        shutil.copy(source, config_path)
+    source = Path(args.config) if args.config else REPO / "cvn_assets/sweeps/demo.yaml"
+    config_path = sweep_file(sweeps, args.quick, source)
     plan = plan_sweep(load_config(config_path))
     cfg = plan.config
     plain_url = f"sqlite:///{root / 'plain.db'}"

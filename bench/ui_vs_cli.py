@@ -31,8 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the tests' service helpers: the same webserver and daemon the tests start
 
-import yaml  # noqa: E402
-from btc_sample import QUICK_CONFIG, QUICK_HELP, quick_environ  # noqa: E402  (beside this script)
+from btc_sample import QUICK_HELP, sweep_file  # noqa: E402  (beside this script)
 
 
 def fresh_home(root: Path, name: str, sweeps: Path) -> dict[str, str]:
@@ -98,13 +97,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="cvn-ui-vs-cli-"))
     sweeps = root / "sweeps"
     sweeps.mkdir()
-    if args.quick:
-        config_path = sweeps / "benchquick.yaml"
-        config_path.write_text(yaml.safe_dump(QUICK_CONFIG))
-        os.environ.update(quick_environ())  # small models: the environment wins over ftf_config
-    else:
-        config_path = sweeps / Path(args.config).name
-        shutil.copy(args.config, config_path)
+    config_path = sweep_file(sweeps, args.quick, Path(args.config))
     config = load_config(config_path)
     os.environ.pop("CVN_SWEEP_FILES", None)  # both sides serve exactly this sweeps directory
     envs = {side: fresh_home(root, side, sweeps) for side in ("ui", "cli")}
