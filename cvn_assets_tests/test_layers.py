@@ -18,10 +18,11 @@ ALLOWED: dict[str, set[str]] = {
     "harness": {"core", "store"},  # the database locks an HPO study is searched under
     "hyperparams": {"core", "harness", "store"},
     "report": {"core"},
+    "artifacts": {"core", "harness", "hyperparams"},  # the stored formats of what assets hand on
     "steps": {"core", "harness", "hyperparams", "store", "version"},
     "version": {"core"},
 }
-DAGSTER_FREE = ("core", "store", "harness", "hyperparams", "report", "steps")
+DAGSTER_FREE = ("core", "store", "harness", "hyperparams", "report", "steps", "artifacts")
 
 
 def _layer(path: Path, package: Path) -> str:

@@ -1,56 +1,84 @@
-"""Where asset values live between steps: pickles under a base path, through Dagster's UPathIOManager
-(a local directory on the embedded default; the same class takes any fsspec path).
+"""Where asset values live between steps: one folder per asset partition, through Dagster's UPathIOManager,
+on a local directory (the embedded default) or S3 (`CVN_ARTIFACTS_BUCKET`), in the formats of
+`cvn_assets/artifacts/formats.py`: parquet, the model libraries' own files, JSON. Nothing is pickled, so
+another process, pod or library version reads what one wrote.
+
+Paths read like the asset graph: `<root>/<sweep>/<asset>/<crypto>/<fold>/<file>`, e.g.
+`s3://bucket/cvn-artifacts/demo/model/xgboost/BTCUSD/f002_2019-02-24_2019-05-25/model.ubj`.
 
 Loading an upstream partition that was never materialized fails with one line naming the asset and
-partition to materialize first, not a FileNotFoundError on a pickle path.
+partition to materialize first, not a FileNotFoundError on a path.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from upath import UPath
+
+from cvn_assets.artifacts.formats import read_value, write_value
+from cvn_assets.artifacts.location import ArtifactFolder, ArtifactLocation, location_from_env
 
 
 class MissingUpstreamError(dg.Failure):
     pass
 
 
-class PickledArtifacts(dg.UPathIOManager):
-    extension = ".pkl"
+class ArtifactIOManager(dg.UPathIOManager):
+    extension = None  # each value is a folder of files
+
+    def __init__(self, location: ArtifactLocation) -> None:
+        super().__init__(base_path=location.path())
+        self.location = location
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
-        if path.protocol not in ("", "file", "local"):  # an object store shows an object once it is whole
-            with path.open("wb") as file:
-                pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
-            return
-        # A local file is replaced atomically: a run reading it meanwhile (the bars of a crypto while they
-        # reload) sees the old value or the new one, never half of one.
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        with partial.open("wb") as file:
-            pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(partial.path, path.path)
+        self.make_directory(path)
+        manifest = write_value(ArtifactFolder(path, self.location), obj, _what(context))
+        context.add_output_metadata(
+            {
+                "artifact_kind": manifest["kind"],
+                "artifact_files": ", ".join(manifest["files"]) or "artifact.json",
+                **(
+                    {"model_file": dg.MetadataValue.json(manifest["model_file"])}
+                    if "model_file" in manifest
+                    else {}
+                ),
+            }
+        )
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         try:
-            with path.open("rb") as file:
-                return pickle.load(file)
+            return read_value(ArtifactFolder(path, self.location))
         except FileNotFoundError:
-            asset = context.asset_key.to_user_string() if context.has_asset_key else context.name
-            partition = f" partition {context.asset_partition_key}" if context.has_asset_partitions else ""
             raise MissingUpstreamError(
-                description=f"{asset}{partition} has not been materialized yet: materialize it first "
-                "(select it in the UI with this partition, or include it in the backfill)"
+                description=f"{_what(context)} has not been materialized yet (nothing at "
+                f"{_shown(path, self.location)}): materialize it first (select it in the UI with this "
+                "partition, or include it in the backfill)"
             ) from None
+
+    def make_directory(self, path: UPath) -> None:
+        if not self.location.is_s3:  # an object store has no folders to make
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def _what(context: dg.InputContext | dg.OutputContext) -> str:
+    asset = context.asset_key.to_user_string() if context.has_asset_key else context.name
+    partition = f" partition {context.asset_partition_key}" if context.has_asset_partitions else ""
+    return f"{asset}{partition}"
+
+
+def _shown(path: UPath, location: ArtifactLocation) -> str:
+    return f"s3://{path.path}" if location.is_s3 else str(path)
 
 
 class ArtifactStore(dg.ConfigurableIOManagerFactory):
-    """The artifact store: `base_dir` is a local directory (the embedded default) or an fsspec URL."""
+    """The artifact store: a local directory by default; S3 when `CVN_ARTIFACTS_BUCKET` is set (prefix,
+    endpoint and region from the environment, read when a run starts, never stored in the definitions)."""
 
     base_dir: str
 
-    def create_io_manager(self, context: dg.InitResourceContext) -> PickledArtifacts:
-        return PickledArtifacts(base_path=UPath(self.base_dir))
+    def create_io_manager(self, context: dg.InitResourceContext) -> ArtifactIOManager:
+        return ArtifactIOManager(location_from_env(Path(self.base_dir), os.environ))

@@ -9,6 +9,7 @@ import pandas as pd
 from catboost import CatBoostClassifier
 
 from cvn_assets.harness.adapter import LibraryAdapter, RoundHook
+from cvn_assets.harness.native_files import NativeFile, native_file, through_file
 from cvn_assets.harness.registry import register_model
 
 
@@ -54,3 +55,9 @@ class CatBoostModel(LibraryAdapter):
         self.best_iteration = int(model.get_best_iteration()) if stopping else None
         self.n_estimators_final = int(model.tree_count_)
         return self
+
+    def native_file(self) -> NativeFile:
+        return native_file("model.cbm", through_file(self.native.save_model, ".cbm"), "catboost")
+
+    def load_native(self, file: NativeFile) -> None:
+        self.native = CatBoostClassifier().load_model(blob=file.data)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cvn_assets.harness.adapter import LibraryAdapter, RoundHook
+from cvn_assets.harness.native_files import NativeFile, native_file
 from cvn_assets.harness.registry import register_model
 
 
@@ -44,4 +45,15 @@ class LightGBMModel(LibraryAdapter):
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.native.predict_proba(X, num_iteration=self.best_iteration)
+        # Through the booster, fitted or loaded from its text file alike: what LGBMClassifier.predict_proba
+        # computes for a binary model.
+        booster = self.native.booster_ if isinstance(self.native, lgb.LGBMClassifier) else self.native
+        p = booster.predict(X, num_iteration=self.best_iteration)
+        return np.vstack((1.0 - p, p)).transpose()
+
+    def native_file(self) -> NativeFile:
+        booster = self.native.booster_ if isinstance(self.native, lgb.LGBMClassifier) else self.native
+        return native_file("model.txt", booster.model_to_string().encode(), "lightgbm")
+
+    def load_native(self, file: NativeFile) -> None:
+        self.native = lgb.Booster(model_str=file.data.decode())

@@ -7,6 +7,7 @@ import pandas as pd
 import xgboost as xgb
 
 from cvn_assets.harness.adapter import LibraryAdapter, RoundHook
+from cvn_assets.harness.native_files import NativeFile, native_file, through_file
 from cvn_assets.harness.registry import register_model
 
 
@@ -44,3 +45,11 @@ class XGBoostModel(LibraryAdapter):
         self.best_iteration = int(best) if best is not None else None
         self.n_estimators_final = model.get_booster().num_boosted_rounds() if best is None else int(best) + 1
         return self
+
+    def native_file(self) -> NativeFile:
+        return native_file("model.ubj", through_file(self.native.save_model, ".ubj"), "xgboost")
+
+    def load_native(self, file: NativeFile) -> None:
+        model = xgb.XGBClassifier()
+        model.load_model(bytearray(file.data))
+        self.native = model
