@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import sqlalchemy as sa
 
+from cvn_assets.artifacts.location import location_from_env
 from cvn_assets.core.config import (
     DEFAULT_CONFIG_PATH,
     EXTRA_SWEEPS_ENV,
@@ -200,7 +201,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"{cfg.run_id}/<model>/<crypto>/<fold>/... ({', '.join(searched)}; optuna_trial_id joins rows to them)"
         )
     print("hyperparameters  : ftf_config in the same database (`cvn hp list`, `cvn hp audit`)")
-    print(f"artifacts        : {root / 'artifacts'}")
+    location = location_from_env(root / "artifacts")
+    print(
+        f"artifacts        : {location.describe()}  (one folder per asset partition: parquet, native "
+        "model files, JSON)"
+    )
     print(
         f"dagster instance : {os.environ['DAGSTER_HOME']}  (browse: make ui, or DAGSTER_HOME="
         f"{os.environ['DAGSTER_HOME']} dagster dev -w workspace.yaml)"

@@ -33,6 +33,7 @@ from cvn_assets.defs.perf import build_perf_asset
 from cvn_assets.defs.report_assets import build_report_asset
 from cvn_assets.defs.resources import ResultsStore, results_store_from_env
 from cvn_assets.defs.sweep import Sweep
+from cvn_assets.defs.tracking import tracking_from_env
 from cvn_assets.store.engine import cvn_home
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def _resources(artifacts: Path, results_store: ResultsStore | None) -> dict[str,
     return {
         "io_manager": ArtifactStore(base_dir=str(artifacts)),
         "results_store": results_store or results_store_from_env(),
+        "mlflow": tracking_from_env(),
     }
 
 

@@ -74,7 +74,13 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test touches ./.cvn_home or a developer's CVN_DATABASE_URL."""
     monkeypatch.setenv("CVN_HOME", str(tmp_path / "cvn_home"))
     monkeypatch.delenv("CVN_DATABASE_URL", raising=False)
-    for key in ("CVN_SWEEPS_DIR", "CVN_SWEEP_FILES", "DAGSTER_HOME", "CVN_ARTIFACTS_BUCKET", "MLFLOW_TRACKING_URI"):
+    for key in (
+        "CVN_SWEEPS_DIR",
+        "CVN_SWEEP_FILES",
+        "DAGSTER_HOME",
+        "CVN_ARTIFACTS_BUCKET",
+        "MLFLOW_TRACKING_URI",
+    ):
         monkeypatch.delenv(key, raising=False)
     for key in [k for k in os.environ if k.startswith("CVN_HPO_")]:
         monkeypatch.delenv(key)

@@ -8,7 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -215,3 +215,169 @@ def http_receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- the production topology as separate processes (test_production_topology.py) --------------------------
+
+
+class ServiceProcess:
+    """One server process on loopback, its output appended to `log`: started, probed until it serves,
+    stopped (SIGTERM, then SIGKILL) and restarted as an operator would restart it."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        log: Path,
+        ready: Callable[[], bool] | None = None,
+        timeout_s: float = 120.0,
+    ) -> None:
+        self.name, self.argv, self.env, self.log = name, argv, env, log
+        self.ready, self.timeout_s = ready, timeout_s
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self) -> ServiceProcess:
+        """Start the process and return at once; `wait_ready` waits until it serves."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            log.write(f"\n===== {self.name}: {' '.join(self.argv)}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.starts += 1
+        return self
+
+    def wait_ready(self) -> ServiceProcess:
+        """Until `ready()` holds; a process that exits or never gets ready fails with its log's tail."""
+        import time
+
+        deadline = time.monotonic() + self.timeout_s
+        while self.ready is not None and not self.ready():
+            if self.process is None or self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited before serving; see {self.log}:\n{self.tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{self.name} did not serve in {self.timeout_s:.0f} s; see {self.log}:\n{self.tail()}"
+                )
+            time.sleep(0.5)
+        return self
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout_s)
+        self.process = None
+
+    def restart(self) -> ServiceProcess:
+        self.stop()
+        return self.start().wait_ready()
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@contextmanager
+def service(process: ServiceProcess) -> Iterator[ServiceProcess]:
+    """`process` started and serving for the duration; stopped however the block ends."""
+    try:
+        yield process.start().wait_ready()
+    finally:
+        process.stop()
+
+
+def http_ready(url: str) -> Callable[[], bool]:
+    """A probe: `url` answers 2xx."""
+    import urllib.request
+
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return 200 <= response.status < 300
+        except OSError:
+            return False
+
+    return probe
+
+
+def grpc_ready(host: str, port: int) -> Callable[[], bool]:
+    """A probe: the Dagster gRPC server on host:port has loaded its code and lists its repositories."""
+    from dagster._grpc.client import DagsterGrpcClient
+
+    def probe() -> bool:
+        try:
+            client = DagsterGrpcClient(host=host, port=port)
+            client.ping("")
+            client.list_repositories()
+        except Exception:  # not up yet, or still loading the code
+            return False
+        return True
+
+    return probe
+
+
+def code_server(
+    port: int, env: dict[str, str], log: Path, module: str = "cvn_assets.definitions", attribute: str = "defs"
+) -> ServiceProcess:
+    """`dagster code-server start` serving `module:attribute` on 127.0.0.1:port, what a code location
+    deployment runs (the webserver and the daemon load it through a `grpc_server` workspace entry)."""
+    argv = [_bin("dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port), "-m", module,
+            "-a", attribute]  # fmt: skip
+    return ServiceProcess("dagster code-server", argv, env, log, grpc_ready("127.0.0.1", port), 180.0)
+
+
+def grpc_workspace(path: Path, port: int, location_name: str) -> Path:
+    """A workspace.yaml that loads the code location from the gRPC server on 127.0.0.1:port."""
+    path.write_text(
+        "load_from:\n"
+        f"  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n      location_name: {location_name}\n"
+    )
+    return path
+
+
+def dagster_webserver(port: int, workspace: Path, env: dict[str, str], log: Path) -> ServiceProcess:
+    argv = [_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)]
+    return ServiceProcess(
+        "dagster-webserver", argv, env, log, http_ready(f"http://127.0.0.1:{port}/server_info")
+    )
+
+
+def dagster_daemon(workspace: Path, env: dict[str, str], log: Path) -> ServiceProcess:
+    """`dagster-daemon run`: backfills, the run queue, sensors, run monitoring. Ready once started (its
+    heartbeat is the instance's to check)."""
+    return ServiceProcess("dagster-daemon", [_bin("dagster-daemon"), "run", "-w", str(workspace)], env, log)
+
+
+def mlflow_server(
+    port: int, backend_store_uri: str, artifacts_destination: str, env: dict[str, str], log: Path
+) -> ServiceProcess:
+    """An MLflow tracking server on 127.0.0.1:port: runs and the registry in `backend_store_uri`, artifacts
+    proxied to `artifacts_destination` (s3://...: the server's env carries the S3 endpoint and keys)."""
+    argv = [_bin("mlflow"), "server", "--backend-store-uri", backend_store_uri, "--artifacts-destination",
+            artifacts_destination, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # fmt: skip
+    return ServiceProcess(
+        "mlflow server", argv, env, log, http_ready(f"http://127.0.0.1:{port}/health"), 180.0
+    )
+
+
+def _bin(name: str) -> str:
+    """A console script of the running interpreter's environment (the venv's)."""
+    import sys
+
+    return str(Path(sys.executable).parent / name)

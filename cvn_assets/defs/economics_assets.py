@@ -13,8 +13,9 @@ import dagster as dg
 from cvn_assets import steps
 from cvn_assets.core.backtest import ECONOMIC_METRICS
 from cvn_assets.core.datasets import FoldDataset
+from cvn_assets.core.peak_memory import reset_peak
 from cvn_assets.defs.keys import crypto_and_fold
-from cvn_assets.defs.metadata import rows_table
+from cvn_assets.defs.metadata import rows_table, step_peak_memory
 from cvn_assets.defs.model_assets import variant_keys
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
@@ -82,8 +83,10 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
                     "test_window": f"{dataset.fold.test_start} to {dataset.fold.test_end}",
                     "baselines": rows_table(rows, ["baseline_type", *_TEST_ECONOMICS]),
                     **_key_figures(rows, "baseline_type", ("sortino_test", "expectancy_test")),
+                    **step_peak_memory(reset=False),
                 },
             )
+        reset_peak()
 
     @dg.multi_asset(
         name=f"{sweep.name}_economics",
@@ -126,7 +129,9 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
                     "data_hash": dataset.data_hash,
                     "variants": rows_table(rows, ["variant", "auc_buy_test", *_TEST_ECONOMICS]),
                     **_key_figures(rows, "variant", KEY_FIGURES),
+                    **step_peak_memory(reset=False),
                 },
             )
+        reset_peak()
 
     return [baselines, economics]

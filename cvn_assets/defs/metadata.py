@@ -9,6 +9,8 @@ from typing import Any
 
 import dagster as dg
 
+from cvn_assets.core.peak_memory import read_peak, reset_peak
+
 Cell = str | int | float | bool | None
 
 
@@ -42,3 +44,16 @@ def rows_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dg.Tab
     cells = [{c: _cell(row.get(c)) for c in columns} for row in rows]
     schema = dg.TableSchema(columns=[dg.TableColumn(c, _column_type([r[c] for r in cells])) for c in columns])
     return dg.MetadataValue.table(records=[dg.TableRecord(r) for r in cells], schema=schema)
+
+
+PEAK_MEMORY = "peak_memory_mib"
+
+
+def step_peak_memory(reset: bool = True) -> dict[str, float]:
+    """The run process's peak resident memory during this step so far, in MiB: what a pod's memory limit
+    must hold (the working-set estimate is checked against it). With `reset`, the next step of the run
+    measures from here. Where the kernel refuses the reset, the peak since the process started."""
+    peak = read_peak()
+    if reset:
+        reset_peak()
+    return {PEAK_MEMORY: round(peak / 2**20, 1)}

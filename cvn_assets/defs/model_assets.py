@@ -2,14 +2,17 @@
 ensemble: all built from the registries, all through the harness's single entry points."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import dagster as dg
 
 from cvn_assets import steps
 from cvn_assets.core.datasets import FoldDataset
+from cvn_assets.core.secrets import scrub, secret_values
 from cvn_assets.defs.hyperparam_assets import FALLBACKS_METADATA
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep, model_threads
+from cvn_assets.defs.tracking import MlflowTracking, TrackedRun, log_ensemble, log_model
 from cvn_assets.harness.contracts import TrainedArtifact
 from cvn_assets.harness.events import Event
 from cvn_assets.harness.predictions import VariantPredictions
@@ -45,8 +48,10 @@ def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
         dataset: FoldDataset,
         hyperparameters: dict[str, ModelHyperparams],
         results_store: ResultsStore,
+        mlflow: MlflowTracking,
     ) -> TrainedArtifact:
         hp = hyperparameters[name]
+        mlflow.ensure_ready(sweep.name)  # a tracking store that is down fails the step before training
         artifact = steps.train_model(
             cfg,
             name,
@@ -60,9 +65,10 @@ def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
         for event in artifact.events:
             context.log.info(f"{event.name} {event.fields}")
         search = artifact.search
+        tracked = log_model(context, mlflow, sweep, artifact)
         context.add_output_metadata(
             {
-                "model_hyperparams": dg.MetadataValue.json(artifact.hyperparams),
+                "model_hyperparams": dg.MetadataValue.json(scrub(artifact.hyperparams, secret_values())),
                 "hpo_mode": "search" if hp.search else "fixed",
                 FALLBACKS_METADATA: len(hp.fallbacks),
                 **({"hpo_search": dg.MetadataValue.json(search.as_dict())} if search else {}),
@@ -71,6 +77,7 @@ def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
                 "val_metrics": dg.MetadataValue.json(artifact.val_metrics.as_dict()),
                 "test_metrics": dg.MetadataValue.json(artifact.test_metrics.as_dict()),
                 **events_metadata(artifact.events),
+                **tracked_metadata(tracked),
             }
         )
         return artifact
@@ -104,6 +111,11 @@ def _predictions_metadata(preds: VariantPredictions) -> dict[str, float | int]:
     }
 
 
+def tracked_metadata(tracked: TrackedRun | None) -> dict[str, Any]:
+    """The MLflow run a materialization logged (nothing when tracking is off)."""
+    return tracked.metadata() if tracked else {}
+
+
 def _ensemble_asset(sweep: Sweep, name: str) -> dg.AssetsDefinition:
     cfg, keys = sweep.config, sweep.keys
     spec = get_ensemble(name)
@@ -123,8 +135,10 @@ def _ensemble_asset(sweep: Sweep, name: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         dataset: FoldDataset,
         hyperparameters: dict[str, ModelHyperparams],
+        mlflow: MlflowTracking,
         **base: VariantPredictions,
     ) -> VariantPredictions:
+        mlflow.ensure_ready(sweep.name)
         preds = steps.ensemble(
             cfg,
             name,
@@ -135,11 +149,13 @@ def _ensemble_asset(sweep: Sweep, name: str) -> dg.AssetsDefinition:
         )
         for event in preds.events:
             context.log.info(f"{event.name} {event.fields}")
+        tracked = log_ensemble(context, mlflow, sweep, preds, base_models)
         context.add_output_metadata(
             {
                 **_predictions_metadata(preds),
-                "ensemble_params": dg.MetadataValue.json(preds.hyperparams),
+                "ensemble_params": dg.MetadataValue.json(scrub(preds.hyperparams, secret_values())),
                 **events_metadata(preds.events),
+                **tracked_metadata(tracked),
             }
         )
         return preds

@@ -5,6 +5,11 @@ partition is materialized and again whenever one changes (`AutomationCondition.e
 from the results database and loads one cell (the last crypto x fold partition) through the IO manager
 for its equity curves. Tables, the verdict and the plots go into its metadata, which the UI shows; `cvn
 report` builds the same page from the same rows.
+
+It also keeps MLflow's model registry on its picks (`champion_picks`): at each cost level the report
+picks one variant (the best mean validation `PICKED_ON` over the cells); what is deployed is that
+variant's model of each crypto trained on the crypto's latest fold, registered as a version of
+`<sweep>-<crypto>` with the alias `<sweep>-<cost>bps-champion`, which moves when the pick moves.
 """
 
 import contextlib
@@ -17,17 +22,37 @@ import pandas as pd
 from cvn_assets import steps
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.equity_curves import CellEquity
-from cvn_assets.core.proxy_economy import SELECTION_METRICS
+from cvn_assets.core.proxy_economy import SELECTION_METRICS, ProxyEconomyReport
 from cvn_assets.defs.keys import partition_key
-from cvn_assets.defs.metadata import rows_table
+from cvn_assets.defs.metadata import rows_table, step_peak_memory
 from cvn_assets.defs.model_assets import variant_keys
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
+from cvn_assets.defs.tracking import MlflowTracking, Pick
 from cvn_assets.harness.predictions import VariantPredictions
 from cvn_assets.report.page import ReportPage, build_page, png_data_uri
 from cvn_assets.store.reports import sweep_rows
 
 MAX_TABLE_ROWS = 400  # per table in the UI; the page from `cvn report` has them all
+CHAMPION_COLUMNS = ("cost_bps", "crypto", "variant", "fold_id", "registered_model", "version", "alias",
+                    "model_uri", "mlflow_run_id")  # fmt: skip
+
+
+def champion_picks(report: ProxyEconomyReport, results: pd.DataFrame) -> list[Pick]:
+    """Per cost level and crypto, the partition to register: the picked variant's latest fold (fold ids
+    sort by time) among the result rows of that cost."""
+    picks = []
+    for row in report.overfitting.to_dict("records"):
+        variant, cost = row["picked_variant"], int(row["cost_bps"])
+        if variant is None or pd.isna(variant):
+            continue
+        rows = results[(results["cost_bps"] == cost) & (results["variant"] == variant)]
+        for crypto, cells in rows.groupby("crypto", sort=True):
+            latest = cells.sort_values("fold_id").iloc[-1]
+            picks.append(
+                Pick(cost, str(crypto), str(variant), str(latest["fold_id"]), str(latest["data_hash"]))
+            )
+    return picks
 
 
 def page_metadata(page: ReportPage) -> dict[str, Any]:
@@ -73,6 +98,7 @@ def build_report_asset(sweep: Sweep) -> dg.AssetsDefinition:
     def proxy_economy_report(
         context: dg.AssetExecutionContext,
         results_store: ResultsStore,
+        mlflow: MlflowTracking,
         dataset: FoldDataset,
         **predictions: VariantPredictions,
     ) -> dg.MaterializeResult:
@@ -81,7 +107,18 @@ def build_report_asset(sweep: Sweep) -> dg.AssetsDefinition:
         page = build_page(sweep.name, cfg.run_id, results, baselines, cell, seed=cfg.seed)
         for line in page.verdicts:
             context.log.info(line)
-        return dg.MaterializeResult(metadata=page_metadata(page))
+        metadata = page_metadata(page)
+        if mlflow.enabled:
+            champions = mlflow.register_champions(sweep, champion_picks(page.report, results))
+            for row in champions:
+                if row["model_uri"] is None:
+                    cell = f"{row['crypto']} {row['fold_id']}"
+                    context.log.warning(
+                        f"{row['variant']} ({cell}) is the pick at {row['cost_bps']} bps but has no MLflow "
+                        "run: re-materialize that partition to register it"
+                    )
+            metadata["mlflow_champions"] = rows_table(champions, CHAMPION_COLUMNS)
+        return dg.MaterializeResult(metadata=metadata | step_peak_memory())
 
     return proxy_economy_report
 
