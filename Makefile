@@ -21,12 +21,12 @@ demo: setup
 ## Set up and run the linter and the whole test suite (starts its own PostgreSQL and S3 endpoint).
 test: setup
 	bash deploy/ensure-postgres.sh
-	$(BIN)/ruff check cvn_assets cvn_assets_tests bench migrations
+	$(BIN)/ruff check cvn_assets cvn_assets_tests bench
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check cvn_assets cvn_assets_tests bench migrations
-	$(BIN)/ruff format --check cvn_assets cvn_assets_tests bench migrations
+	$(BIN)/ruff check cvn_assets cvn_assets_tests bench
+	$(BIN)/ruff format --check cvn_assets cvn_assets_tests bench
 
 ## The Dagster UI over the demo's instance and results.
 ui: setup
@@ -44,6 +44,14 @@ bench: setup
 	$(BIN)/python bench/random_baselines.py $(BENCH_ARGS)
 	$(BIN)/python bench/ui_vs_cli.py $(BENCH_ARGS)
 	$(BIN)/python bench/code_location_load.py $(BENCH_ARGS)
+	$(BIN)/python bench/memory_estimate.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .cvn_home .pytest_cache .ruff_cache
+
+## The production topology on one machine: code server, webserver and daemon as separate processes over
+## PostgreSQL (deploy/dagster.yaml), S3 (moto) and an MLflow server (a few minutes; `make test` runs it too).
+.PHONY: topology
+topology: setup
+	bash deploy/ensure-postgres.sh
+	$(BIN)/python -m pytest cvn_assets_tests/test_production_topology.py

@@ -1,4 +1,6 @@
-"""The embedded default's run launcher: Dagster's DefaultRunLauncher plus a run-worker health check.
+"""Run launchers: the embedded default's (`LocalRunLauncher`) and production's (`SizedK8sRunLauncher`).
+
+`LocalRunLauncher` is Dagster's DefaultRunLauncher plus a run-worker health check.
 
 Dagster's run monitoring fails a STARTED run whose worker died only when the launcher can say so
 (K8sRunLauncher in production can). The default launcher cannot: when a run's process is killed with its
@@ -8,6 +10,12 @@ partition is never requested again. This launcher reads the pid the code server 
 
 It checks only runs whose code server is on this host: a pid means nothing on another machine, so a run
 served from elsewhere reports RUNNING and is left to run monitoring's `max_runtime_seconds`.
+
+`SizedK8sRunLauncher` is dagster-k8s's K8sRunLauncher (one pod per run) whose runs carry the memory their
+partition needs, however they were launched (UI, backfill, sensor, `cvn sweep`): at launch it estimates
+the run's working set (`defs/sizing.py`), adds the chosen profile's `dagster-k8s/config` tag to the run,
+and launches; a partition too large for the largest profile fails before any pod starts, its message
+naming the estimate and the profile to add. A `dagster-k8s/config` tag a person set on the run is kept.
 """
 
 from __future__ import annotations
@@ -17,9 +25,16 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.launcher import DefaultRunLauncher
+from dagster import Field, Noneable, StringSource
+
+# Dagster exports no public base for a custom launcher nor its health-check types: these are the classes
+# a launcher subclasses and returns (dagster_k8s imports them from the same place).
+from dagster._core.launcher import DefaultRunLauncher, LaunchRunContext, ResumeRunContext
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
+from dagster_k8s import K8sRunLauncher
+
+from cvn_assets.core.errors import CvnError
 
 LOCAL_HOSTS = {None, "", "localhost", "127.0.0.1", "::1"}
 PID_EVENT = "Started process for run (pid: "
@@ -87,3 +102,78 @@ def _process_start_time(pid: int) -> float | None:
         return float("inf")
     ticks = int(fields[19])  # field 22: starttime, in clock ticks since boot
     return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+class SizedK8sRunLauncher(K8sRunLauncher):
+    """K8sRunLauncher whose runs carry `dagster-k8s/config` resources chosen from their working-set
+    estimate. Configured like K8sRunLauncher, plus `sweeps_dir` (default: CVN_SWEEPS_DIR, else the
+    packaged sweeps): where it reads the sweep configs the code location serves. Profiles come from
+    CVN_K8S_PROFILES (`defs/sizing.py`)."""
+
+    def __init__(self, sweeps_dir: str | None = None, **kwargs: object) -> None:
+        self._sweeps_dir = Path(sweeps_dir) if sweeps_dir else None
+        super().__init__(**kwargs)
+
+    @classmethod
+    def config_type(cls) -> dict[str, Field]:
+        return {
+            **K8sRunLauncher.config_type(),
+            "sweeps_dir": Field(
+                Noneable(StringSource),
+                is_required=False,
+                description="Directory of the sweep configs the code location serves (default: "
+                "CVN_SWEEPS_DIR, else the packaged sweeps).",
+            ),
+        }
+
+    @classmethod
+    def from_config_value(cls, inst_data: object, config_value: dict) -> SizedK8sRunLauncher:
+        return cls(inst_data=inst_data, **config_value)
+
+    def launch_run(self, context: LaunchRunContext) -> None:
+        super().launch_run(context._replace(dagster_run=self.sized(context.dagster_run)))
+
+    def resume_run(self, context: ResumeRunContext) -> None:
+        super().resume_run(context._replace(dagster_run=self.sized(context.dagster_run)))
+
+    def sized(self, run: dg.DagsterRun) -> dg.DagsterRun:
+        """The run with its sizing tags added (and stored); a run of no served sweep as it is. Raises
+        SizingError, after failing the run with its one-line message, when the run fits no profile."""
+        # Imported here, not at the top: the embedded default's daemon and webserver load this module for
+        # LocalRunLauncher only, and need none of the sweep code.
+        from cvn_assets.defs import sizing
+
+        if sizing.set_by_person(run.tags):
+            return self._noting_estimate(run)
+        try:
+            sweeps = sizing.served_sweeps(self._sweeps_dir)
+            found = sizing.size_run(self._instance, run, sweeps, sizing.profiles_from_env())
+        except CvnError as exc:
+            message = f"run {run.run_id} not launched: {exc}"
+            self._instance.report_run_failed(run, message)
+            raise sizing.SizingError(message) from None
+        if found is None:
+            return run
+        self._instance.add_run_tags(run.run_id, found.tags())
+        self._instance.report_engine_event(
+            f"{found.what}: estimated working set {found.working_set}; profile {found.run_profile.name}"
+            + (f" (orchestrating; each step pod {found.profile.name})" if found.steps_in_pods else ""),
+            run,
+            cls=self.__class__,
+        )
+        return self._instance.get_run_by_id(run.run_id) or run
+
+    def _noting_estimate(self, run: dg.DagsterRun) -> dg.DagsterRun:
+        """A run whose resources a person set keeps them, even above every profile; the estimate is
+        added beside them where it can be made."""
+        from cvn_assets.defs import sizing
+
+        try:
+            sweeps = sizing.served_sweeps(self._sweeps_dir)
+            estimate = sizing.run_working_set(self._instance, run, sweeps)
+        except CvnError:
+            return run
+        if estimate is None:
+            return run
+        self._instance.add_run_tags(run.run_id, {sizing.WORKING_SET_TAG: f"{estimate.total_gib:.2f}"})
+        return self._instance.get_run_by_id(run.run_id) or run

@@ -37,6 +37,10 @@ BENCHES: dict[str, list[str]] = {
         rf"^ratio bound / serial loop\s+:\s+{NUMBER}\s+",
     ],
     "ui_vs_cli.py": [rf"^ratio UI / CLI\s+:\s+{NUMBER}\s+\(target <= 1.0\)$"],
+    "memory_estimate.py": [
+        rf"^interpreter: INTERPRETER_BYTES {NUMBER} MiB, measured now {NUMBER} MiB \(ratio {NUMBER}\)$",
+        rf"^worst \|estimate / measured - 1\| :\s+{NUMBER}\s+\(target <= 0.25\)$",
+    ],
 }
 
 

@@ -34,7 +34,15 @@ from cvn_assets.harness.contracts import (
     TrainedArtifact,
 )
 from cvn_assets.harness.events import Event
-from cvn_assets.harness.native_files import NativeFile, library_version, load_skops, skops_file
+from cvn_assets.harness.native_files import (
+    NativeFile,
+    adapter_file,
+    adapter_state,
+    library_version,
+    load_skops,
+    restore_adapter,
+    skops_file,
+)
 from cvn_assets.harness.nodes.calibration import Calibrator
 from cvn_assets.harness.nodes.meta_label import MetaLabeler
 from cvn_assets.harness.predictions import VariantPredictions
@@ -198,16 +206,13 @@ def _read_predictions(folder: ArtifactFolder, manifest: dict[str, Any]) -> Varia
 
 def _adapter_record(artifact: TrainedArtifact) -> tuple[NativeFile, dict[str, Any]]:
     adapter = artifact.adapter
-    missing = [m for m in ("native_file", "state", "restore", "params") if not hasattr(adapter, m)]
-    if missing:
-        raise UnstorableValue(
-            f"model {artifact.model_name}: its adapter {type(adapter).__name__} has no {', '.join(missing)}; "
-            "subclass cvn_assets.harness.adapter.LibraryAdapter (or define native_file/state/restore) so the "
-            "artifact store can write the model in its library's own format"
-        )
-    native = adapter.native_file()
-    record = {"params": adapter.params, "seed": adapter.seed, "threads": adapter.threads, **adapter.state()}
-    return native, record
+    record = {
+        "params": getattr(adapter, "params", {}),
+        "seed": getattr(adapter, "seed", 0),
+        "threads": getattr(adapter, "threads", 1),
+        **adapter_state(adapter),
+    }
+    return adapter_file(adapter), record
 
 
 def _write_trained(folder: ArtifactFolder, artifact: TrainedArtifact) -> dict[str, Any]:
@@ -260,7 +265,7 @@ def _read_trained(folder: ArtifactFolder, manifest: dict[str, Any]) -> TrainedAr
     )
     state = manifest["adapter"]
     adapter = get_model(name)(state["params"], state["seed"], state["threads"])
-    adapter.restore(native, state)
+    restore_adapter(adapter, native, state)
     calibrator = Calibrator(
         manifest["calibration"]["method"], load_skops(folder.read_bytes(CALIBRATOR), f"{name} {CALIBRATOR}")
     )

@@ -8,6 +8,9 @@ and says so (`since_reset` False), an upper bound of the step's own peak.
     with measure_peak() as peak:
         ...  # the step's work
     peak.peak_bytes, peak.since_reset
+
+Each reset first folds the peak so far into the process's own record, so `process_peak()` still gives the
+peak of the whole process (a whole run, in the in-process executor) however often steps reset it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 _RESET_HWM = "5"  # proc(5): "reset the peak resident set size ("high water mark") to the current value"
 _KIB = 1024
+_before_resets = [0]  # the highest peak the process reached before its last reset, in bytes
 
 
 def _status_kib(field: str) -> int | None:
@@ -42,6 +46,7 @@ def _rusage_peak_bytes() -> int:
 def reset_peak() -> bool:
     """Reset the process's peak RSS to its current RSS; False where the kernel does not allow it (the
     next `read_peak` is then the peak since the process started)."""
+    _before_resets[0] = max(_before_resets[0], read_peak())
     try:
         _CLEAR_REFS.write_text(_RESET_HWM)
     except OSError:
@@ -53,6 +58,11 @@ def read_peak() -> int:
     """The process's peak RSS in bytes since the last successful `reset_peak` (else since it started)."""
     hwm = _status_kib("VmHWM")
     return hwm * _KIB if hwm is not None else _rusage_peak_bytes()
+
+
+def process_peak() -> int:
+    """The process's peak RSS in bytes since it started, across every `reset_peak`."""
+    return max(_before_resets[0], read_peak())
 
 
 def current_rss() -> int:

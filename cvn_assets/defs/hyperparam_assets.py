@@ -5,6 +5,7 @@ and the rate of fallbacks over the models' recent trainings."""
 import dagster as dg
 
 from cvn_assets import steps
+from cvn_assets.core.secrets import scrub
 from cvn_assets.defs.automation import run_with_asset
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
@@ -21,7 +22,7 @@ FALLBACKS_METADATA = "hpo_fallbacks"  # on each model materialization: fallback 
 def hyperparams_metadata(hp: ModelHyperparams) -> dict[str, object]:
     return {
         "mode": "search" if hp.search else "fixed",
-        "values": hp.values,
+        "values": scrub(hp.values),  # shown in the UI: a value under a *_KEY/*_TOKEN/... name is masked
         "ranges": {p: list(r) for p, r in hp.ranges.items()},
         "sources": hp.sources,
         "missing": list(hp.missing),

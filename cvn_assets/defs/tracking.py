@@ -56,7 +56,7 @@ from cvn_assets.defs.alert_channels import AlertChannels
 from cvn_assets.defs.keys import crypto_and_fold
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.harness.contracts import SplitMetrics, TrainedArtifact
-from cvn_assets.harness.native_files import skops_file
+from cvn_assets.harness.native_files import adapter_file, adapter_state, skops_file
 from cvn_assets.harness.predictions import VariantPredictions
 from cvn_assets.store.engine import cvn_home, redact
 from cvn_assets.store.locks import database_lock
@@ -468,7 +468,7 @@ def split_metrics(val: SplitMetrics, test: SplitMetrics) -> dict[str, float | No
 def model_record(origin: Origin, sweep: Sweep, artifact: TrainedArtifact) -> RunRecord:
     secrets = secret_values()
     hyperparams = scrub(artifact.hyperparams, secrets)
-    native = artifact.adapter.native_file()
+    native = adapter_file(artifact.adapter)
     search = artifact.search.as_dict() if artifact.search else None
     described = {
         "model": artifact.model_name,
@@ -478,7 +478,7 @@ def model_record(origin: Origin, sweep: Sweep, artifact: TrainedArtifact) -> Run
         "calibration": artifact.calibrator.method,
         "feature_names": list(artifact.feature_names),
         "hyperparams": hyperparams,
-        "adapter_state": artifact.adapter.state(),
+        "adapter_state": adapter_state(artifact.adapter),
         "dataset_shape": artifact.shape.as_dict(),
         "val_metrics": artifact.val_metrics.as_dict(),
         "test_metrics": artifact.test_metrics.as_dict(),

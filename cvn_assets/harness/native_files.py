@@ -76,3 +76,24 @@ def load_skops(data: bytes, what: str) -> Any:
             f"{what}: refusing to load types outside scikit-learn/NumPy/SciPy: {', '.join(refused)}"
         )
     return skops.io.loads(data, trusted=untrusted)
+
+
+# Any registered adapter can be stored: one that says how (LibraryAdapter and its subclasses) is asked; a
+# plugin that follows only the protocol is stored as its scikit-learn shaped `native`, through skops.
+def adapter_file(adapter: Any) -> NativeFile:
+    return adapter.native_file() if hasattr(adapter, "native_file") else skops_file(adapter.native)
+
+
+def adapter_state(adapter: Any) -> dict[str, Any]:
+    if hasattr(adapter, "state"):
+        return adapter.state()
+    return {"best_iteration": adapter.best_iteration, "n_estimators_final": adapter.n_estimators_final}
+
+
+def restore_adapter(adapter: Any, file: NativeFile, state: dict[str, Any]) -> None:
+    if hasattr(adapter, "restore"):
+        adapter.restore(file, state)
+        return
+    adapter.native = load_skops(file.data, f"{type(adapter).__name__} {file.name}")
+    adapter.best_iteration = state.get("best_iteration")
+    adapter.n_estimators_final = state.get("n_estimators_final")

@@ -21,7 +21,8 @@ from cvn_assets.core.config import home_dir
 from cvn_assets.core.errors import StoreUnavailableError
 from cvn_assets.store.locks import database_lock
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Inside the package (package data), so a normal, non-editable install finds them.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Not alembic's default `alembic_version`: Optuna's RDB storage, which keeps the HPO studies in this same
 # database, records its own schema revision there.
 VERSION_TABLE = "cvn_alembic_version"
@@ -76,7 +77,7 @@ def get_engine(url: str) -> sa.Engine:
 def alembic_config(url: str) -> Config:
     if not (MIGRATIONS_DIR / "env.py").is_file():
         raise FileNotFoundError(
-            f"alembic migrations not found at {MIGRATIONS_DIR}; install from a source checkout"
+            f"alembic migrations not found at {MIGRATIONS_DIR}: the installed package is incomplete; reinstall it"
         )
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

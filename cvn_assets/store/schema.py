@@ -1,4 +1,4 @@
-"""Tables of the results store (DESIGN.md §5). Migrations in `migrations/` create exactly these."""
+"""Tables of the results store (DESIGN.md §5). Migrations in `store/migrations/` create exactly these."""
 
 from __future__ import annotations
 
