@@ -54,9 +54,9 @@ class ArtifactIOManager(dg.UPathIOManager):
             return read_value(ArtifactFolder(path, self.location))
         except FileNotFoundError:
             raise MissingUpstreamError(
-                description=f"{_what(context)} has not been materialized yet (nothing at "
-                f"{_shown(path, self.location)}): materialize it first (select it in the UI with this "
-                "partition, or include it in the backfill)"
+                description=f"{_what(context)} has not been materialized yet: materialize it first (select "
+                f"it in the UI with this partition, or include it in the backfill; nothing is stored at "
+                f"{_shown(path, self.location)})"
             ) from None
 
     def make_directory(self, path: UPath) -> None:
