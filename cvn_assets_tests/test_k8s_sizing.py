@@ -33,6 +33,7 @@ from dagster_k8s.client import DagsterKubernetesClient
 from dagster_k8s.job import USER_DEFINED_K8S_CONFIG_KEY, construct_dagster_k8s_job, get_job_name_from_run_id
 
 from cvn_assets.core.config import DEFAULT_CONFIG_PATH, load_config, parse_config
+from cvn_assets.core.errors import ConfigError
 from cvn_assets.core.sweep_plan import DataSpan, plan_from_spans
 from cvn_assets.core.working_set import GIB, RunShape, WorkingSet
 from cvn_assets.definitions import build_definitions
@@ -319,6 +320,26 @@ def test_dagster_validates_the_sized_executors_configuration() -> None:
     assert executor_for("k8s_job", {}).name == SIZED_K8S_EXECUTOR_NAME
     with pytest.raises(ValueError, match="unknown executor 'celery'"):
         executor_for("celery", {})  # type: ignore[arg-type]
+
+
+def test_operations_executor_chooses_the_crypto_fold_jobs_executor(tmp_path: Path) -> None:
+    """`operations.executor: k8s_job` gives the sweep's crypto x fold job the sized step executor and the
+    tag the launcher reads; the default keeps every step in the run's process, with no tag. The other jobs
+    keep the code location's in-process executor either way."""
+    stepped_sweep = parse_config({**LARGE, "operations": {"executor": "k8s_job"}})
+    default_sweep = parse_config({**LARGE, "name": "plain"})
+    store = ResultsStore(database_url=f"sqlite:///{tmp_path / 'results.db'}")
+    defs = build_definitions([stepped_sweep, default_sweep], artifacts_dir=tmp_path, results_store=store)
+    stepped_keys, default_keys = Sweep.of(stepped_sweep).keys, Sweep.of(default_sweep).keys
+    sized = defs.resolve_job_def(stepped_keys.sweep_job)
+    assert sized.executor_def.name == SIZED_K8S_EXECUTOR_NAME
+    assert sized.tags["cvn/executor"] == "k8s_job"
+    assert defs.resolve_job_def(stepped_keys.ohlcv_job).executor_def is dg.in_process_executor
+    plain = defs.resolve_job_def(default_keys.sweep_job)
+    assert plain.executor_def is dg.in_process_executor
+    assert "cvn/executor" not in plain.tags
+    with pytest.raises(ConfigError, match="operations.executor"):
+        parse_config({**LARGE, "operations": {"executor": "celery"}})
 
 
 # --- runs --------------------------------------------------------------------------------------------

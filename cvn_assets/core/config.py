@@ -221,6 +221,10 @@ class OperationsSettings(_Strict):
     # A universe member whose data holds no fold (too short) is left out of the sweep and named; it fails
     # `cvn sweep`'s exit status unless this says such members may be skipped.
     skip_cryptos_without_folds: bool = False
+    # Where the steps of a crypto x fold run: `in_process` (every step in the run's process or pod, the
+    # default) or `k8s_job` (one pod per step, each sized from the partition's estimate: for sweeps too
+    # large for one pod; needs the K8sRunLauncher deployment, `deploy/`).
+    executor: Literal["in_process", "k8s_job"] = "in_process"
 
     @field_validator("timezone")
     @classmethod

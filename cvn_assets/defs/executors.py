@@ -119,8 +119,9 @@ def sized_k8s_job_executor(sweeps: Mapping[str, Sweep]) -> dg.ExecutorDefinition
 
 def executor_tags(kind: ExecutorKind) -> dict[str, str]:
     """Tags for a sweep's jobs run with this executor: with `k8s_job` they tell the sized launcher that the
-    run pod only orchestrates (it gets the smallest profile; the step pods get the partition's)."""
-    return {sizing.EXECUTOR_TAG: kind}
+    run pod only orchestrates (it gets the smallest profile; the step pods get the partition's). None for
+    `in_process`, the default: a run with no tag runs its steps in its own process."""
+    return {sizing.EXECUTOR_TAG: kind} if kind != "in_process" else {}
 
 
 def executor_for(kind: ExecutorKind, sweeps: Mapping[str, Sweep]) -> dg.ExecutorDefinition:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dagster as dg
 
 from cvn_assets.defs.checks import AUDITS
+from cvn_assets.defs.executors import executor_for, executor_tags
 from cvn_assets.defs.sweep import Sweep
 
 
@@ -23,6 +24,9 @@ def build_jobs(sweep: Sweep) -> list[dg.UnresolvedAssetJobDefinition]:
         - dg.AssetSelection.assets(keys.ohlcv, keys.results_store, keys.perf, keys.report)
         - dg.AssetSelection.checks(*audit_check_keys(sweep))
     )
+    # The crypto x fold job runs its steps where `operations.executor` says; the other jobs are small and
+    # keep the code location's in-process executor.
+    kind = sweep.config.operations.executor
     return [
         dg.define_asset_job(
             keys.ohlcv_job,
@@ -36,7 +40,8 @@ def build_jobs(sweep: Sweep) -> list[dg.UnresolvedAssetJobDefinition]:
             keys.sweep_job,
             selection=downstream,
             partitions_def=keys.crypto_fold_partitions,
-            tags=tags,
+            tags={**tags, **executor_tags(kind)},
+            executor_def=executor_for(kind, {sweep.name: sweep}),
             description=f"Features, dataset, hyperparameters, models, predictions, baselines and economics of "
             f"one crypto x fold of sweep {sweep.name}, with every check of the partition.",
         ),
