@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,6 +85,39 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(key, raising=False)
     for key in [k for k in os.environ if k.startswith("CVN_HPO_")]:
         monkeypatch.delenv(key)
+    # MLflow tracking is what test_tracking.py and the production topology test (`mlflow_tracking`); the
+    # other tests' runs, and the processes they start, would each import MLflow and open a store for nothing.
+    monkeypatch.setenv("CVN_MLFLOW", "off")
+
+
+@pytest.fixture(scope="session")
+def _migrated_mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """An embedded-default MLflow store migrated once per session, without its Default experiment (MLflow
+    recreates it with the artifact location of wherever a copy is opened): a new store takes seconds of
+    migrations, and each tracking test has a home of its own."""
+    from cvn_assets.defs.tracking import MlflowTracking
+
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    MlflowTracking(tracking_uri=f"sqlite:///{path}").client().search_experiments(max_results=1)
+    source, copy = sqlite3.connect(path), sqlite3.connect(":memory:")
+    try:
+        source.backup(copy)
+        copy.execute("DELETE FROM experiments WHERE experiment_id = 0")
+        copy.commit()
+        return copy.serialize()
+    finally:
+        source.close()
+        copy.close()
+
+
+@pytest.fixture
+def mlflow_tracking(monkeypatch: pytest.MonkeyPatch, _migrated_mlflow_store: bytes) -> None:
+    """Tracking as the environment configures it: the embedded default (a store under this test's
+    CVN_HOME, already migrated) unless the test sets more."""
+    monkeypatch.delenv("CVN_MLFLOW", raising=False)
+    home = Path(os.environ["CVN_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "mlflow.db").write_bytes(_migrated_mlflow_store)
 
 
 def small_raw_config(**overrides: Any) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from cvn_assets.version import code_version
 from cvn_assets_tests.conftest import SMALL_HYPERPARAMS, small_raw_config
 from cvn_assets_tests.in_process import materialize_sweep, run_partition, sweep_defs
 
-pytestmark = pytest.mark.usefixtures("small_hyperparams")
+pytestmark = pytest.mark.usefixtures("small_hyperparams", "mlflow_tracking")
 
 PLANTED = "s3cr3t-planted"
 PLANTED_URL_PASSWORD = "pw-planted-4242"
@@ -277,6 +277,7 @@ def test_a_tracking_server_that_is_down_fails_the_step_in_one_line(
     password = "hunter2-not-shown"
     uri = f"http://cvn:{password}@127.0.0.1:{_free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    (tmp_path / "cvn_home" / "mlflow.db").unlink()  # the fixture's embedded store: none may be made
     plan = plan_sweep(parse_config(small_raw_config(universe={"SYNA": {"kind": "synthetic"}})))
     defs = sweep_defs(plan, f"sqlite:///{tmp_path / 'results.db'}", tmp_path)
     with dg.instance_for_test() as instance:

@@ -12,7 +12,8 @@ from cvn_assets.core.secrets import scrub, secret_values
 from cvn_assets.defs.hyperparam_assets import FALLBACKS_METADATA
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep, model_threads
-from cvn_assets.defs.tracking import MlflowTracking, TrackedRun, log_ensemble, log_model
+from cvn_assets.defs.tracking import MlflowTracking, TrackedRun
+from cvn_assets.defs.tracking_records import log_ensemble, log_model
 from cvn_assets.harness.contracts import TrainedArtifact
 from cvn_assets.harness.events import Event
 from cvn_assets.harness.predictions import VariantPredictions
