@@ -43,18 +43,25 @@ def sweep_definitions(sweep: Sweep) -> dg.Definitions:
     """One sweep's graph: assets, checks, jobs, the new-folds sensor, the scheduled refresh, the sweep's
     timings (`sweep_perf`) and its proxy-vs-economy report, all under the sweep's name."""
     hp_asset, *hp_checks = build_hyperparameter_assets(sweep)
+    automated = with_automation(
+        sweep,
+        [
+            *build_data_assets(sweep),
+            hp_asset,
+            *build_model_assets(sweep),
+            *build_economics_assets(sweep),
+            results_store_spec(sweep),
+        ],
+    )
+    # Every asset names its sweep: the run coordinator tags a run of the implicit asset job (a Materialize
+    # from an asset page, an asset backfill) from these, as the sweep's own jobs tag theirs.
     return dg.Definitions(
-        assets=with_automation(
-            sweep,
-            [
-                *build_data_assets(sweep),
-                hp_asset,
-                *build_model_assets(sweep),
-                *build_economics_assets(sweep),
-                results_store_spec(sweep),
-            ],
-        )
-        + [build_perf_asset(sweep), build_report_asset(sweep)],
+        assets=list(
+            dg.map_asset_specs(
+                lambda spec: spec.merge_attributes(tags=sweep.run_tags()),
+                [*automated, build_perf_asset(sweep), build_report_asset(sweep)],
+            )
+        ),
         asset_checks=[*hp_checks, *build_checks(sweep)],
         jobs=build_jobs(sweep),
         sensors=[build_fold_sensor(sweep), build_automation_sensor(sweep)],

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from cvn_assets.launch import LAUNCH_BACKFILL, LOCATION, REPOSITORY
+from cvn_assets.launch import LAUNCH_BACKFILL, LAUNCH_RUN, LOCATION, REPOSITORY
 from cvn_assets_tests.conftest import small_raw_config
 from cvn_assets_tests.services import dagster_services, graphql
 
@@ -53,6 +53,21 @@ def test_a_ui_backfill_of_ohlcv_grows_the_sweep_through_the_sensor(tmp_path: Pat
         }
         launched = graphql(url, LAUNCH_BACKFILL, {"params": params})["data"]["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        # A Materialize from an asset page: Dagster's implicit job with no job tags. The run queue tags it
+        # with its sweep as it is submitted.
+        asset_page = {
+            "selector": {
+                "repositoryLocationName": LOCATION,
+                "repositoryName": REPOSITORY,
+                "jobName": "__ASSET_JOB",
+                "assetSelection": [{"path": ["tiny", "sweep_perf"]}],
+                "assetCheckSelection": [],
+            },
+            "mode": "default",
+            "executionMetadata": {"tags": []},
+        }
+        page_run = graphql(url, LAUNCH_RUN, {"executionParams": asset_page})["data"]["launchRun"]
+        assert page_run["__typename"] == "LaunchRunSuccess", page_run
 
         # The daemon runs ohlcv; the sensor then adds the folds the bars cover and requests every
         # crypto x fold, which the run queue executes two at a time.
@@ -91,6 +106,10 @@ def test_a_ui_backfill_of_ohlcv_grows_the_sweep_through_the_sensor(tmp_path: Pat
         runs = instance.get_runs(dg.RunsFilter(job_name="tiny_sweep"))
         assert len(runs) == 4 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
         assert all(r.tags["cvn/sweep"] == "tiny" for r in runs)
+        tagged = instance.get_run_by_id(page_run["run"]["runId"])
+        assert tagged.job_name == "__ASSET_JOB"
+        assert tagged.tags["cvn/sweep"] == "tiny" and tagged.tags["cvn/run_id"] == runs[0].tags["cvn/run_id"]
+        assert instance.get_runs(dg.RunsFilter(tags={"cvn/sweep": "tiny"}, job_name="__ASSET_JOB"))
         # The partitioned checks ran in those runs, each naming its partition.
         key = dg.AssetCheckKey(dg.AssetKey(["tiny", "economics", "economics_10bps"]), "baselines_complete")
         evaluations = [
