@@ -98,11 +98,22 @@ DAEMON_LOCK = "cvn-daemon.lock"  # under DAGSTER_HOME: held by the daemon a `cvn
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
-def _die_with_parent() -> None:
-    """In the child before it execs: SIGTERM when the process that started it dies (even by kill -9), so
-    the daemon never outlives its `cvn sweep` (Linux; elsewhere the lock below still refuses a second)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """For the child before it execs: SIGKILL when the process that started it dies (even by kill -9), so
+    the daemon never outlives its `cvn sweep` (Linux; elsewhere the lock below still refuses a second).
+
+    SIGKILL, not SIGTERM: the daemon can swallow a one-shot SIGTERM while it starts (seen in CI, where it
+    then ran on for the rest of the session). Nothing it holds needs a clean stop: its writes are database
+    transactions, and the code server it started exits on its missed heartbeat. A normal end of the sweep
+    still stops it with SIGTERM first (`running_daemon`)."""
+
+    def arm() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:  # the parent died before the request took effect
+                os._exit(1)
+
+    return arm
 
 
 @contextmanager
@@ -139,7 +150,7 @@ def running_daemon(instance: dg.DagsterInstance, home: Path) -> Iterator[Callabl
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
             pass_fds=(lock.fileno(),),
-            preexec_fn=_die_with_parent,  # only a prctl call between fork and exec
+            preexec_fn=_die_with_parent(os.getpid()),  # only a prctl call between fork and exec
         )
         lock.seek(0)
         lock.truncate()
