@@ -19,13 +19,17 @@ from collections.abc import Mapping
 import dagster as dg
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
+from cvn_assets.defs.keys import selected_assets
+
 SWEEP_TAGS = ("cvn/sweep", "cvn/run_id")
 
 
 class SweepRunCoordinator(QueuedRunCoordinator):
     def submit_run(self, context: SubmitRunContext) -> dg.DagsterRun:
         run = context.dagster_run
-        tags = sweep_tags(run, _asset_tags(context))
+        keys = selected_assets(run)
+        graph = context.workspace.asset_graph if keys else None
+        tags = sweep_tags(run, {key: graph.get(key).tags for key in keys if graph and graph.has(key)})
         if tags:
             self._instance.add_run_tags(run.run_id, tags)
             tagged = self._instance.get_run_by_id(run.run_id)
@@ -42,17 +46,3 @@ def sweep_tags(run: dg.DagsterRun, asset_tags: Mapping[dg.AssetKey, Mapping[str,
         return {}
     (agreed,) = found
     return dict(zip(SWEEP_TAGS, agreed, strict=True)) if None not in agreed else {}
-
-
-def selected_assets(run: dg.DagsterRun) -> set[dg.AssetKey]:
-    """The assets a run materializes or checks (none for a job run that selected none explicitly)."""
-    return set(run.asset_selection or ()) | {check.asset_key for check in run.asset_check_selection or ()}
-
-
-def _asset_tags(context: SubmitRunContext) -> Mapping[dg.AssetKey, Mapping[str, str]]:
-    """The tags of the run's selected assets, as the workspace serves them."""
-    keys = selected_assets(context.dagster_run)
-    if not keys:
-        return {}
-    graph = context.workspace.asset_graph
-    return {key: graph.get(key).tags for key in keys if graph.has(key)}

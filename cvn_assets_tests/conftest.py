@@ -85,8 +85,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(key, raising=False)
     for key in [k for k in os.environ if k.startswith("CVN_HPO_")]:
         monkeypatch.delenv(key)
-    # MLflow tracking is what test_tracking.py and the production topology test (`mlflow_tracking`); the
-    # other tests' runs, and the processes they start, would each import MLflow and open a store for nothing.
+    # MLflow tracking is tested by test_tracking.py (the `mlflow_tracking` fixture) and the production
+    # topology test; the other tests' runs, and the processes they start, would each import MLflow and open
+    # a store for nothing.
     monkeypatch.setenv("CVN_MLFLOW", "off")
 
 

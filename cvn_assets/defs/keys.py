@@ -127,3 +127,8 @@ def split_partition_key(key: str) -> tuple[str, str]:
 
 def crypto_and_fold(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[str, str]:
     return split_partition_key(context.partition_key)
+
+
+def selected_assets(run: dg.DagsterRun) -> set[dg.AssetKey]:
+    """The assets a run materializes or checks (none for a job run that selected none explicitly)."""
+    return set(run.asset_selection or ()) | {check.asset_key for check in run.asset_check_selection or ()}

@@ -13,7 +13,7 @@ from cvn_assets.core.config import SweepConfig
 from cvn_assets.core.folds import Fold
 from cvn_assets.core.sweep_plan import fold_of
 from cvn_assets.defs.code_versions import CodeVersions
-from cvn_assets.defs.keys import SweepKeys
+from cvn_assets.defs.keys import SweepKeys, selected_assets
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,5 @@ def sweep_of_run(run: dg.DagsterRun, sweeps: Mapping[str, Sweep]) -> Sweep | Non
     for sweep in sweeps.values():
         if run.job_name in (sweep.keys.ohlcv_job, sweep.keys.sweep_job, sweep.keys.audit_job):
             return sweep
-    selected = {key.path[0] for key in run.asset_selection or ()}
-    selected |= {key.asset_key.path[0] for key in run.asset_check_selection or ()}
+    selected = {key.path[0] for key in selected_assets(run)}
     return sweeps[selected.pop()] if len(selected) == 1 and next(iter(selected)) in sweeps else None
