@@ -118,6 +118,10 @@ def dagster_services(dagster_home: Path, env: dict[str, str], workspace: Path) -
     port = free_port()
     logs = dagster_home / "services.log"
     with logs.open("ab") as log:
+        # The instance's storage is created once, here: a webserver and a daemon started together on a fresh
+        # SQLite home both create its tables, and the loser of that race exits.
+        subprocess.run([str(bin_dir / "dagster"), "instance", "migrate"], env=env, stdout=log,
+                       stderr=subprocess.STDOUT, check=True)  # fmt: skip
         processes = [
             subprocess.Popen(
                 [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)],
@@ -136,8 +140,17 @@ def dagster_services(dagster_home: Path, env: dict[str, str], workspace: Path) -
                 with urllib.request.urlopen(f"{url}/server_info", timeout=2):
                     break
             except OSError:
-                if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                    raise RuntimeError(f"the Dagster webserver did not start; see {logs}") from None
+                exited = [
+                    name
+                    for name, p in zip(("webserver", "daemon"), processes, strict=True)
+                    if p.poll() is not None
+                ]
+                if time.monotonic() > deadline or exited:
+                    why = f"the {' and '.join(exited)} exited" if exited else "no answer in 120 s"
+                    tail = logs.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(
+                        f"the Dagster webserver did not start ({why}); {logs} ends:\n{tail}"
+                    ) from None
                 time.sleep(0.5)
         yield url
     finally:
