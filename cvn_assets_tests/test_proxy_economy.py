@@ -183,3 +183,31 @@ def test_the_leaderboard_marks_a_variant_degenerate_in_every_cell() -> None:
     page = build_page("s", "s-1", results, baselines, None)
     assert any("Degenerate in every cell" in n and "noise" in n and "good" not in n for n in page.notes)
     assert "<td>True</td>" in render_html(page)
+
+
+def test_the_overview_tables_are_the_full_tables_summarized() -> None:
+    """The UI's short tables hold the full tables' numbers: a cost per column in the leaderboard, the
+    pooled correlations against OOS sortino, and per baseline the variants that beat it in most cells."""
+    from cvn_assets.report.overview import overview_tables
+
+    one, base_one = _rows(seed=1)
+    two, base_two = _rows(seed=2)
+    two["cost_bps"], base_two["cost_bps"] = 25, 25
+    report = build_report(pd.concat([one, two]), pd.concat([base_one, base_two]))
+    tables = overview_tables(report)
+    board = tables["leaderboard (mean OOS sortino)"].frame.set_index("name")
+    full = report.leaderboard.set_index(["cost_bps", "name"])
+    assert list(board.columns) == ["f1_buy_val", "10 bps", "25 bps"]
+    assert board.loc["good", "25 bps"] == full.loc[(25, "good"), "sortino_test"]
+    assert board.loc["noise", "f1_buy_val"] == full.loc[(10, "noise"), "f1_buy_val"]
+    assert board["25 bps"].is_monotonic_decreasing and "naive" in board.index
+    pooled = tables["correlations (pooled)"].frame
+    corr = report.correlations
+    expected = corr[(corr.variant == ALL_VARIANTS) & (corr.outcome == "sortino_test")]
+    assert pooled["rho"].tolist() == expected["rho"].tolist()
+    versus = tables["versus baselines"].frame.set_index(["cost_bps", "baseline"])
+    tests = report.versus_baselines
+    tests = tests[(tests.cost_bps == 10) & (tests.baseline == "random") & (tests.outcome == "sortino_test")]
+    assert versus.loc[(10, "random"), "beat_most"] == f"{int((tests.share_better > 0.5).sum())} / 2"
+    for table in tables.values():
+        assert set(table.descriptions) == set(table.frame.columns)

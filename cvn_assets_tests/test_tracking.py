@@ -184,10 +184,10 @@ def _champions(client: Any, config: Any) -> dict[int, Any]:
 
 def _report_picks(instance: dg.DagsterInstance, sweep: Sweep) -> dict[int, str]:
     metadata = instance.get_latest_materialization_event(sweep.keys.report).asset_materialization.metadata
-    over = {int(r.data["cost_bps"]): r.data["picked_variant"] for r in metadata["overfitting"].value.records}
+    over = {int(r.data["cost_bps"]): r.data["picked"] for r in metadata["overfitting"].value.records}
     table = metadata["mlflow_champions"].value.records
     assert {(int(r.data["cost_bps"]), r.data["variant"]) for r in table} == set(over.items())
-    assert all(r.data["model_uri"].startswith("models:/tiny-SYNA@tiny-") for r in table)
+    assert all(r.data["crypto"] == "SYNA" and r.data["version"] >= 1 for r in table)
     return over
 
 

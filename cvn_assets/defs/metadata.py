@@ -1,9 +1,10 @@
-"""Domain rows as Dagster table metadata: a column schema, integers as integers, NULL as empty."""
+"""Domain rows as Dagster table metadata: a column schema with descriptions, integers as integers, floats
+to four significant digits, NULL as empty."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,16 @@ import dagster as dg
 from cvn_assets.core.peak_memory import read_peak, reset_peak
 
 Cell = str | int | float | bool | None
+SIGNIFICANT_DIGITS = 4  # what a metric means to a reader; the stored rows keep full precision
+
+
+def readable(value: float) -> float:
+    """`value` to four significant digits, keeping every digit left of the point (a price of 43251.5
+    reads 43252, not 4.325e4)."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    digits = SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(abs(value)))
+    return float(round(value, max(digits, 0)))
 
 
 def _cell(value: Any) -> Cell:
@@ -20,7 +31,7 @@ def _cell(value: Any) -> Cell:
     if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
-        return round(value, 6)
+        return readable(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if hasattr(value, "item"):  # numpy scalars
@@ -39,10 +50,19 @@ def _column_type(values: list[Cell]) -> str:
     return "string"
 
 
-def rows_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dg.TableMetadataValue:
-    """`rows` as a table of `columns` (in that order), typed from the values."""
+def rows_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], descriptions: Mapping[str, str] | None = None
+) -> dg.TableMetadataValue:
+    """`rows` as a table of `columns` (in that order), typed from the values, each column described
+    (with its unit) where `descriptions` names it."""
     cells = [{c: _cell(row.get(c)) for c in columns} for row in rows]
-    schema = dg.TableSchema(columns=[dg.TableColumn(c, _column_type([r[c] for r in cells])) for c in columns])
+    described = descriptions or {}
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn(c, _column_type([r[c] for r in cells]), description=described.get(c))
+            for c in columns
+        ]
+    )
     return dg.MetadataValue.table(records=[dg.TableRecord(r) for r in cells], schema=schema)
 
 

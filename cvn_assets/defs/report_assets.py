@@ -24,18 +24,24 @@ from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.equity_curves import CellEquity
 from cvn_assets.core.proxy_economy import SELECTION_METRICS, ProxyEconomyReport
 from cvn_assets.defs.keys import partition_key
-from cvn_assets.defs.metadata import rows_table, step_peak_memory
+from cvn_assets.defs.metadata import readable, rows_table, step_peak_memory
 from cvn_assets.defs.model_assets import variant_keys
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.defs.tracking import MlflowTracking, Pick
 from cvn_assets.harness.predictions import VariantPredictions
+from cvn_assets.report.overview import overview_tables
 from cvn_assets.report.page import ReportPage, build_page, png_data_uri
 from cvn_assets.store.reports import sweep_rows
 
-MAX_TABLE_ROWS = 400  # per table in the UI; the page from `cvn report` has them all
-CHAMPION_COLUMNS = ("cost_bps", "crypto", "variant", "fold_id", "registered_model", "version", "alias",
-                    "model_uri", "mlflow_run_id")  # fmt: skip
+MAX_TABLE_ROWS = 400  # per table in the UI; the HTML page has every row
+# Narrow enough for the overview beside the other tables; MLflow's UI has the rest of each version.
+CHAMPION_COLUMNS = {
+    "cost_bps": "trading cost per trade (bps); the alias is <sweep>-<cost>bps-champion",
+    "crypto": "the registered model is <sweep>-<crypto>",
+    "variant": "the report's pick at this cost",
+    "version": "the registered model version the alias points at (empty: no MLflow run to register)",
+}
 
 
 def champion_picks(report: ProxyEconomyReport, results: pd.DataFrame) -> list[Pick]:
@@ -56,20 +62,24 @@ def champion_picks(report: ProxyEconomyReport, results: pd.DataFrame) -> list[Pi
 
 
 def page_metadata(page: ReportPage) -> dict[str, Any]:
-    """The page as asset metadata: the verdict, each figure as an inline image, each table, and the
+    """The page as asset metadata, read on one screen: the verdict of each cost level in full, short
+    tables (the overview's; the full ones are on the HTML page), each figure as an image, and the
     overfitting figures per cost as numbers the UI plots across materializations."""
-    metadata: dict[str, Any] = {
-        "verdict": dg.MetadataValue.md("\n\n".join(page.verdicts) or "No result rows yet."),
-    }
+    metadata: dict[str, Any] = {}
+    for cost, line in zip(page.report.overfitting["cost_bps"], page.verdicts, strict=True):
+        metadata[f"verdict at {cost} bps"] = dg.MetadataValue.md(line)
+    if not page.verdicts:
+        metadata["verdict"] = dg.MetadataValue.md("No result rows yet.")
+    for name, table in overview_tables(page.report).items():
+        records = table.frame.head(MAX_TABLE_ROWS).to_dict("records")
+        metadata[name] = rows_table(records, [str(c) for c in table.frame.columns], table.descriptions)
     for caption, png in page.figures.items():
+        # The UI shows markdown over 1000 characters behind a link; an inline PNG always is.
         metadata[f"plot: {caption}"] = dg.MetadataValue.md(f"![{caption}]({png_data_uri(png)})")
-    for name, frame in page.report.tables().items():
-        records = frame.head(MAX_TABLE_ROWS).to_dict("records")
-        metadata[name] = rows_table(records, [str(c) for c in frame.columns])
     for row in page.report.overfitting.to_dict("records"):
         for figure in ("pbo_selected", "deflated_sharpe"):
             if row[figure] is not None and not pd.isna(row[figure]):
-                metadata[f"{figure}/{row['cost_bps']}bps"] = float(row[figure])
+                metadata[f"{figure}/{row['cost_bps']}bps"] = readable(float(row[figure]))
     if page.notes:
         metadata["notes"] = dg.MetadataValue.md("\n\n".join(page.notes))
     return metadata
@@ -117,7 +127,7 @@ def build_report_asset(sweep: Sweep) -> dg.AssetsDefinition:
                         f"{row['variant']} ({cell}) is the pick at {row['cost_bps']} bps but has no MLflow "
                         "run: re-materialize that partition to register it"
                     )
-            metadata["mlflow_champions"] = rows_table(champions, CHAMPION_COLUMNS)
+            metadata["mlflow_champions"] = rows_table(champions, list(CHAMPION_COLUMNS), CHAMPION_COLUMNS)
         return dg.MaterializeResult(metadata=metadata | step_peak_memory())
 
     return proxy_economy_report
