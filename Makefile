@@ -30,9 +30,7 @@ lint: setup
 
 ## The Dagster UI over the demo's instance and results.
 ui: setup
-	mkdir -p .cvn_home/dagster
-	test -f .cvn_home/dagster/dagster.yaml || cp dagster.yaml .cvn_home/dagster/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/.cvn_home/dagster CVN_HOME=$(CURDIR)/.cvn_home $(BIN)/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$(CURDIR)/.cvn_home/dagster CVN_HOME=$(CURDIR)/.cvn_home $(BIN)/cvn ui
 
 ## Every bench, full size (tens of minutes on 2 cores; the figures). `make bench BENCH_ARGS=--quick`: each on
 ## tiny inputs, to check they run (what test_benches.py does).

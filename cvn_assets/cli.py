@@ -18,6 +18,7 @@ from cvn_assets.artifacts.location import location_from_env
 from cvn_assets.core.config import (
     DEFAULT_CONFIG_PATH,
     EXTRA_SWEEPS_ENV,
+    SWEEPS_DIR_ENV,
     SweepConfig,
     SweepFile,
     load_config,
@@ -207,8 +208,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "model files, JSON)"
     )
     print(
-        f"dagster instance : {os.environ['DAGSTER_HOME']}  (browse: make ui, or DAGSTER_HOME="
-        f"{os.environ['DAGSTER_HOME']} dagster dev -w workspace.yaml)"
+        f"dagster instance : {os.environ['DAGSTER_HOME']}  (browse: make ui, or cvn ui --home {cvn_home()})"
     )
     return 0 if outcome.ok else 1
 
@@ -465,6 +465,20 @@ def cmd_fills_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """The Dagster UI (webserver and daemon) over this home's instance, stopped cleanly by Ctrl-C."""
+    from cvn_assets.ui import run_ui
+
+    root = _prepare_home(args.home)
+    os.environ["CVN_HOME"] = str(root)  # the UI runs from the instance's folder: no path may be relative
+    for name in (SWEEPS_DIR_ENV, EXTRA_SWEEPS_ENV):
+        if os.environ.get(name):
+            os.environ[name] = os.pathsep.join(
+                str(Path(p).resolve()) for p in os.environ[name].split(os.pathsep)
+            )
+    return run_ui(Path(os.environ["DAGSTER_HOME"]), args.host, args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cvn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -490,6 +504,11 @@ def build_parser() -> argparse.ArgumentParser:
                       f"(default: {DEFAULT_PERF_WINDOW}, the sweep_perf asset's)")  # fmt: skip
     perf.add_argument("--home")
     perf.set_defaults(handler=cmd_perf)
+    ui = sub.add_parser("ui", help="the Dagster UI and daemon over this home's instance (Ctrl-C stops both)")
+    ui.add_argument("--home")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(handler=cmd_ui)
     report = sub.add_parser(
         "report", help="the proxy-vs-economy report: does the validation metric predict OOS money?"
     )

@@ -98,7 +98,7 @@ DAEMON_LOCK = "cvn-daemon.lock"  # under DAGSTER_HOME: held by the daemon a `cvn
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
-def _die_with_parent(parent: int) -> Callable[[], None]:
+def die_with_parent(parent: int) -> Callable[[], None]:
     """For the child before it execs: SIGKILL when the process that started it dies (even by kill -9), so
     the daemon never outlives its `cvn sweep` (Linux; elsewhere the lock below still refuses a second).
 
@@ -150,7 +150,7 @@ def running_daemon(instance: dg.DagsterInstance, home: Path) -> Iterator[Callabl
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
             pass_fds=(lock.fileno(),),
-            preexec_fn=_die_with_parent(os.getpid()),  # only a prctl call between fork and exec
+            preexec_fn=die_with_parent(os.getpid()),  # only a prctl call between fork and exec
         )
         lock.seek(0)
         lock.truncate()

@@ -97,3 +97,16 @@ def test_emit_refuses_an_event_that_differs_from_its_schema() -> None:
             n_features=1,
             class_balance=0.3,
         )
+
+
+def test_metadata_numbers_read_at_four_significant_digits() -> None:
+    from cvn_assets.defs.metadata import readable, readable_values, rows_table
+
+    assert readable(-0.00042058574885502111) == -0.0004206
+    assert readable(3.6e-06) == 3.6e-06 and readable(1.0) == 1.0 and readable(0.0) == 0.0
+    assert readable(43251.5) == 43252.0  # every digit left of the point stays
+    nested = readable_values({"auc": 0.512345678, "curve": [0.123456, float("nan")], "n": 3, "name": "x"})
+    assert nested == {"auc": 0.5123, "curve": [0.1235, None], "n": 3, "name": "x"}
+    table = rows_table([{"a": 1.23456789, "b": 2}], ["a", "b"], {"a": "a ratio (0 to 1)"})
+    assert table.records[0].data == {"a": 1.235, "b": 2}
+    assert [c.description for c in table.schema.columns] == ["a ratio (0 to 1)", None]

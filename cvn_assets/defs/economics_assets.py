@@ -15,7 +15,7 @@ from cvn_assets.core.backtest import ECONOMIC_METRICS
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.peak_memory import reset_peak
 from cvn_assets.defs.keys import crypto_and_fold
-from cvn_assets.defs.metadata import rows_table, step_peak_memory
+from cvn_assets.defs.metadata import readable_values, rows_table, step_peak_memory
 from cvn_assets.defs.model_assets import variant_keys
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
@@ -34,7 +34,7 @@ def _key_figures(rows: list[dict[str, Any]], name_column: str, figures: tuple[st
         for figure in figures:
             value = row.get(figure)
             if value is not None and value == value:  # NULL and NaN have no point to plot
-                out[f"{row[name_column]}/{figure}"] = value
+                out[f"{row[name_column]}/{figure}"] = readable_values(value)
     return out
 
 

@@ -25,6 +25,20 @@ def readable(value: float) -> float:
     return float(round(value, max(digits, 0)))
 
 
+def readable_values(value: Any) -> Any:
+    """`value` with every float in it (nested in dicts and lists too) at four significant digits, for a
+    single metadata value or a JSON one; NaN and infinities become NULL."""
+    if isinstance(value, float):
+        return readable(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: readable_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [readable_values(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):  # numpy scalars
+        return readable_values(value.item())
+    return value
+
+
 def _cell(value: Any) -> Cell:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None  # NULL and NaN show as empty cells, never as 'nan'

@@ -10,6 +10,7 @@ from cvn_assets import steps
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.secrets import scrub, secret_values
 from cvn_assets.defs.hyperparam_assets import FALLBACKS_METADATA
+from cvn_assets.defs.metadata import readable, readable_values
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep, model_threads
 from cvn_assets.defs.tracking import MlflowTracking, TrackedRun
@@ -23,7 +24,7 @@ from cvn_assets.hyperparams.model_params import ModelHyperparams
 
 def events_metadata(events: Sequence[Event]) -> dict[str, dg.MetadataValue]:
     """Every event as structured metadata; the same keys for every model."""
-    return {f"event/{e.name}": dg.MetadataValue.json(e.fields) for e in events}
+    return {f"event/{e.name}": dg.MetadataValue.json(readable_values(e.fields)) for e in events}
 
 
 # The kind badge each registered library shows in the UI; a plugin model shows "python".
@@ -73,10 +74,10 @@ def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
                 "hpo_mode": "search" if hp.search else "fixed",
                 FALLBACKS_METADATA: len(hp.fallbacks),
                 **({"hpo_search": dg.MetadataValue.json(search.as_dict())} if search else {}),
-                "threshold": artifact.threshold,
+                "threshold": readable(artifact.threshold),
                 "threshold_source": artifact.threshold_source,
-                "val_metrics": dg.MetadataValue.json(artifact.val_metrics.as_dict()),
-                "test_metrics": dg.MetadataValue.json(artifact.test_metrics.as_dict()),
+                "val_metrics": dg.MetadataValue.json(readable_values(artifact.val_metrics.as_dict())),
+                "test_metrics": dg.MetadataValue.json(readable_values(artifact.test_metrics.as_dict())),
                 **events_metadata(artifact.events),
                 **tracked_metadata(tracked),
             }
@@ -104,9 +105,9 @@ def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
 
 def _predictions_metadata(preds: VariantPredictions) -> dict[str, float | int]:
     return {
-        "threshold": preds.threshold,
-        "mean_p_val": float(preds.validation.mean()),
-        "mean_p_test": float(preds.test.mean()),
+        "threshold": readable(preds.threshold),
+        "mean_p_val": readable(float(preds.validation.mean())),
+        "mean_p_test": readable(float(preds.test.mean())),
         "signals_val": int((preds.validation >= preds.threshold).sum()),
         "signals_test": int((preds.test >= preds.threshold).sum()),
     }

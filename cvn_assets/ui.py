@@ -1,0 +1,106 @@
+"""`cvn ui` (what `make ui` runs): the Dagster webserver and daemon over one instance, stopped cleanly.
+
+`dagster dev` is not used: on Ctrl-C it waits on its webserver, daemon and code servers, which hung for
+over a minute, and it prints a deprecation notice. Here the webserver and the daemon (each with its code
+server, and the runs those start) share one process group of their own; SIGINT or SIGTERM asks the group
+to stop, and whatever is still alive after `GRACE_S` is killed, so the UI is gone within seconds. Both
+run from the instance's folder, so a `dagster.yaml` in the caller's folder (the repository's own) is not
+mistaken for a stale instance config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+GRACE_S = 5.0  # how long the processes get to stop before they are killed
+WORKSPACE = """load_from:
+  - python_module:
+      module_name: cvn_assets.definitions
+      attribute: defs
+      location_name: cvn_assets
+"""
+
+
+def _children() -> dict[int, list[int]]:
+    """Every process's children, from /proc (Linux; elsewhere only the direct children are stopped)."""
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = entry.read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry.parent.name))
+    return tree
+
+
+def descendants(pid: int) -> list[int]:
+    tree, found, todo = _children(), [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.kill(pid, sig)
+
+
+def run_ui(dagster_home: Path, host: str, port: int) -> int:
+    """Serve the UI on host:port until SIGINT or SIGTERM; returns the exit status."""
+    from cvn_assets.launch import die_with_parent
+
+    workspace = dagster_home / "workspace.yaml"
+    workspace.write_text(WORKSPACE)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    commands = [
+        [str(bin_dir / "dagster-webserver"), "-h", host, "-p", str(port), "-w", str(workspace)],
+        [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
+    ]
+    processes: list[subprocess.Popen[bytes]] = []
+    for command in commands:
+        group = processes[0].pid if processes else 0  # 0: a new group, led by the webserver
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=dagster_home,
+                env=env,
+                process_group=group,
+                preexec_fn=die_with_parent(os.getpid()),
+            )  # fmt: skip
+        )
+    print(f"Dagster UI: http://{host}:{port}  (instance {dagster_home}; Ctrl-C stops it)", flush=True)
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(signum)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping and all(p.poll() is None for p in processes):
+        time.sleep(0.2)
+    tree = [pid for p in processes for pid in (p.pid, *descendants(p.pid))]
+    _signal_all(tree, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_S
+    while time.monotonic() < deadline and any(p.poll() is None for p in processes):
+        time.sleep(0.1)
+    _signal_all([*tree, *(pid for p in processes for pid in descendants(p.pid))], signal.SIGKILL)
+    for process in processes:
+        process.wait()
+    crashed = [p for p in processes if p.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL)]
+    if not stopping:
+        print(f"{Path(commands[processes.index(crashed[0]) if crashed else 0][0]).name} exited; the UI "
+              "is stopped", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0

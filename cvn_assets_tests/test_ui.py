@@ -1,0 +1,70 @@
+"""`make ui` (`cvn ui`): the webserver and daemon start without a stale-config or deprecation warning, and
+Ctrl-C (SIGINT) or SIGTERM stops them, their code servers included, within 10 seconds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cvn_assets.ui import descendants
+from cvn_assets_tests.services import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":  # a zombie has stopped; only its parent's wait is missing
+            alive.append(pid)
+    return alive
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_the_ui_starts_without_warnings_and_stops_within_ten_seconds(
+    sig: signal.Signals, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    log = tmp_path / "ui.log"
+    with log.open("wb") as out:
+        ui = subprocess.Popen(
+            [str(Path(sys.executable).with_name("cvn")), "ui", "--home", str(tmp_path / "home"), "--port", str(port)],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
+                    break
+            except OSError:
+                assert ui.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.5)
+        time.sleep(3)  # the daemon and both code servers are up by now
+        tree = descendants(ui.pid)
+        assert len(tree) >= 4, tree  # webserver, daemon and a code server each
+        started = time.monotonic()
+        ui.send_signal(sig)
+        ui.wait(timeout=10)
+        while _alive(tree) and time.monotonic() - started < 10:
+            time.sleep(0.1)
+        assert not _alive(tree), f"still running 10 s after {sig.name}: {_alive(tree)}"
+        assert ui.returncode == 0, log.read_text()
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+    output = log.read_text()
+    assert "Found a dagster instance configuration value" not in output
+    assert "Warning" not in output, output
