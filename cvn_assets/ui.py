@@ -58,10 +58,15 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> None:
 
 def run_ui(dagster_home: Path, host: str, port: int) -> int:
     """Serve the UI on host:port until SIGINT or SIGTERM; returns the exit status."""
+    import dagster as dg
+
     from cvn_assets.launch import die_with_parent
 
     workspace = dagster_home / "workspace.yaml"
     workspace.write_text(WORKSPACE)
+    # The instance's storage is created here, once: a webserver and a daemon started together on a fresh
+    # SQLite home would both create its tables, and the loser of that race exits.
+    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
     commands = [
@@ -90,6 +95,7 @@ def run_ui(dagster_home: Path, host: str, port: int) -> int:
     signal.signal(signal.SIGTERM, stop)
     while not stopping and all(p.poll() is None for p in processes):
         time.sleep(0.2)
+    exited = [Path(c[0]).name for c, p in zip(commands, processes, strict=True) if p.poll() is not None]
     tree = [pid for p in processes for pid in (p.pid, *descendants(p.pid))]
     _signal_all(tree, signal.SIGTERM)
     deadline = time.monotonic() + GRACE_S
@@ -98,9 +104,7 @@ def run_ui(dagster_home: Path, host: str, port: int) -> int:
     _signal_all([*tree, *(pid for p in processes for pid in descendants(p.pid))], signal.SIGKILL)
     for process in processes:
         process.wait()
-    crashed = [p for p in processes if p.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL)]
     if not stopping:
-        print(f"{Path(commands[processes.index(crashed[0]) if crashed else 0][0]).name} exited; the UI "
-              "is stopped", file=sys.stderr)  # fmt: skip
+        print(f"{' and '.join(exited)} exited; the UI is stopped", file=sys.stderr)
         return 1
     return 0

@@ -103,6 +103,28 @@ def s3_endpoint() -> Iterator[str]:
         server.stop()
 
 
+def wait_for_webserver(url: str, processes: dict[str, subprocess.Popen[bytes]], logs: Path) -> None:
+    """Until the webserver at `url` answers; raises, naming the process that exited (or the timeout) and
+    showing the end of `logs`, if one of `processes` exits first or 120 s pass."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/server_info", timeout=2):
+                return
+        except OSError:
+            exited = [name for name, p in processes.items() if p.poll() is not None]
+            if time.monotonic() > deadline or exited:
+                why = f"the {' and '.join(exited)} exited" if exited else "no answer in 120 s"
+                tail = logs.read_text(errors="replace")[-3000:]
+                raise RuntimeError(
+                    f"the Dagster webserver did not start ({why}); {logs} ends:\n{tail}"
+                ) from None
+            time.sleep(0.5)
+
+
 @contextmanager
 def dagster_services(dagster_home: Path, env: dict[str, str], workspace: Path) -> Iterator[str]:
     """A real Dagster webserver and daemon on loopback over `dagster_home`; yields the webserver's URL.
@@ -111,8 +133,6 @@ def dagster_services(dagster_home: Path, env: dict[str, str], workspace: Path) -
     backfills, the run queue and sensors.
     """
     import sys
-    import time
-    import urllib.request
 
     bin_dir = Path(sys.executable).parent
     port = free_port()
@@ -134,24 +154,7 @@ def dagster_services(dagster_home: Path, env: dict[str, str], workspace: Path) -
         ]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
-                    break
-            except OSError:
-                exited = [
-                    name
-                    for name, p in zip(("webserver", "daemon"), processes, strict=True)
-                    if p.poll() is not None
-                ]
-                if time.monotonic() > deadline or exited:
-                    why = f"the {' and '.join(exited)} exited" if exited else "no answer in 120 s"
-                    tail = logs.read_text(errors="replace")[-3000:]
-                    raise RuntimeError(
-                        f"the Dagster webserver did not start ({why}); {logs} ends:\n{tail}"
-                    ) from None
-                time.sleep(0.5)
+        wait_for_webserver(url, dict(zip(("webserver", "daemon"), processes, strict=True)), logs)
         yield url
     finally:
         for process in processes:

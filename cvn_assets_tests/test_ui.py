@@ -8,13 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from cvn_assets.ui import descendants
-from cvn_assets_tests.services import free_port
+from cvn_assets_tests.services import free_port, wait_for_webserver
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,14 +43,7 @@ def test_the_ui_starts_without_warnings_and_stops_within_ten_seconds(
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
-                    break
-            except OSError:
-                assert ui.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.5)
+        wait_for_webserver(f"http://127.0.0.1:{port}", {"cvn ui": ui}, log)
         time.sleep(3)  # the daemon and both code servers are up by now
         tree = descendants(ui.pid)
         assert len(tree) >= 4, tree  # webserver, daemon and a code server each

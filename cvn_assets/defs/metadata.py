@@ -34,7 +34,7 @@ def readable_values(value: Any) -> Any:
         return {k: readable_values(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [readable_values(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):  # numpy scalars
+    if hasattr(value, "item"):  # numpy scalars
         return readable_values(value.item())
     return value
 
