@@ -15,6 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from cvn_assets.artifacts.location import location_from_env
+from cvn_assets.artifacts.published import REPORTS_PREFIX
 from cvn_assets.core.config import (
     DEFAULT_CONFIG_PATH,
     EXTRA_SWEEPS_ENV,
@@ -476,7 +477,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
             os.environ[name] = os.pathsep.join(
                 str(Path(p).resolve()) for p in os.environ[name].split(os.pathsep)
             )
-    return run_ui(Path(os.environ["DAGSTER_HOME"]), args.host, args.port)
+    location = location_from_env(root / "artifacts")
+    # Artifacts on S3: the bucket's reports/ prefix is served by whatever CVN_REPORTS_URL names.
+    reports = None if location.is_s3 else Path(location.root) / REPORTS_PREFIX
+    return run_ui(Path(os.environ["DAGSTER_HOME"]), args.host, args.port, reports)
 
 
 def build_parser() -> argparse.ArgumentParser:

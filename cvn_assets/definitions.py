@@ -31,7 +31,7 @@ from cvn_assets.defs.jobs import build_jobs
 from cvn_assets.defs.model_assets import build_model_assets
 from cvn_assets.defs.perf import build_perf_asset
 from cvn_assets.defs.report_assets import build_report_asset
-from cvn_assets.defs.resources import ResultsStore, results_store_from_env
+from cvn_assets.defs.resources import ReportFiles, ResultsStore, results_store_from_env
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.defs.tracking import tracking_from_env
 from cvn_assets.store.engine import cvn_home
@@ -95,6 +95,7 @@ def validate_sweep(config: SweepConfig) -> None:
 def _resources(artifacts: Path, results_store: ResultsStore | None) -> dict[str, object]:
     return {
         "io_manager": ArtifactStore(base_dir=str(artifacts)),
+        "report_files": ReportFiles(base_dir=str(artifacts)),
         "results_store": results_store or results_store_from_env(),
         "mlflow": tracking_from_env(),
     }

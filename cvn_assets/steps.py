@@ -31,7 +31,7 @@ from cvn_assets.core.economics import variant_economics
 from cvn_assets.core.equity_curves import CellEquity, cell_equity
 from cvn_assets.core.errors import ConfigError, DataCoverageError
 from cvn_assets.core.features import compute_features
-from cvn_assets.core.folds import Fold
+from cvn_assets.core.folds import Fold, current_fold_id
 from cvn_assets.core.hashing import canonical_json
 from cvn_assets.core.labels import triple_barrier_labels
 from cvn_assets.core.loaders import load_ohlcv
@@ -224,12 +224,13 @@ def _partition_columns(
 
 
 def partition_scope(cfg: SweepConfig, crypto: str, fold_id: str, cost_bps: int) -> Row:
-    """The key columns a partition's write owns (all rows of one crypto x fold x cost in this sweep)."""
+    """The key columns a partition's write owns (all rows of one crypto x fold x cost in this sweep); a
+    long-form fold id (a partition added before the short form) writes under its short form."""
     return {
         "run_id": cfg.run_id,
         "strategy": cfg.strategy,
         "crypto": crypto,
-        "fold_id": fold_id,
+        "fold_id": current_fold_id(fold_id),
         "cost_bps": cost_bps,
     }
 

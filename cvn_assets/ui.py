@@ -6,6 +6,10 @@ server, and the runs those start) share one process group of their own; SIGINT o
 to stop, and whatever is still alive after `GRACE_S` is killed, so the UI is gone within seconds. Both
 run from the instance's folder, so a `dagster.yaml` in the caller's folder (the repository's own) is not
 mistaken for a stale instance config.
+
+Beside them, a read-only file server at the UI's port + 1 serves the report's published figures and page
+(`<artifacts>/reports`, see artifacts/published.py), which the report asset's metadata links to, so the UI
+shows the plots inline. The runs the UI starts are told its address in `CVN_REPORTS_URL`.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 
@@ -56,10 +63,38 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def run_ui(dagster_home: Path, host: str, port: int) -> int:
-    """Serve the UI on host:port until SIGINT or SIGTERM; returns the exit status."""
+class _PublishedFiles(SimpleHTTPRequestHandler):
+    """GET and HEAD of the published files only: no folder listing, no upload, no log line per request."""
+
+    def list_directory(self, path: str | os.PathLike[str]) -> None:
+        self.send_error(404, "no listing here")
+        return None
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+def serve_reports(root: Path, host: str, port: int) -> ThreadingHTTPServer | None:
+    """Serve `root` read-only on host:port from a daemon thread; None (with a line saying so) when the port
+    is taken: the UI still runs, its plots one click away."""
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        server = ThreadingHTTPServer((host, port), partial(_PublishedFiles, directory=str(root)))
+    except OSError as exc:
+        print(
+            f"report files not served ({host}:{port}: {exc.strerror}); plots stay one click away", flush=True
+        )
+        return None
+    threading.Thread(target=server.serve_forever, name="report-files", daemon=True).start()
+    return server
+
+
+def run_ui(dagster_home: Path, host: str, port: int, reports_dir: Path | None = None) -> int:
+    """Serve the UI on host:port until SIGINT or SIGTERM (and `reports_dir`, the published report files,
+    on port + 1); returns the exit status."""
     import dagster as dg
 
+    from cvn_assets.artifacts.published import REPORTS_URL_ENV
     from cvn_assets.launch import die_with_parent
 
     workspace = dagster_home / "workspace.yaml"
@@ -69,6 +104,9 @@ def run_ui(dagster_home: Path, host: str, port: int) -> int:
     dg.DagsterInstance.from_config(str(dagster_home)).dispose()
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    files = serve_reports(reports_dir, host, port + 1) if reports_dir is not None else None
+    if files is not None and not os.environ.get(REPORTS_URL_ENV):
+        env[REPORTS_URL_ENV] = f"http://{host}:{port + 1}"
     commands = [
         [str(bin_dir / "dagster-webserver"), "-h", host, "-p", str(port), "-w", str(workspace)],
         [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
@@ -86,6 +124,8 @@ def run_ui(dagster_home: Path, host: str, port: int) -> int:
             )  # fmt: skip
         )
     print(f"Dagster UI: http://{host}:{port}  (instance {dagster_home}; Ctrl-C stops it)", flush=True)
+    if files is not None:
+        print(f"report files: http://{host}:{port + 1}  ({reports_dir})", flush=True)
     stopping: list[int] = []
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -104,6 +144,8 @@ def run_ui(dagster_home: Path, host: str, port: int) -> int:
     _signal_all([*tree, *(pid for p in processes for pid in descendants(p.pid))], signal.SIGKILL)
     for process in processes:
         process.wait()
+    if files is not None:
+        files.shutdown()
     if not stopping:
         print(f"{' and '.join(exited)} exited; the UI is stopped", file=sys.stderr)
         return 1

@@ -80,6 +80,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "CVN_SWEEP_FILES",
         "DAGSTER_HOME",
         "CVN_ARTIFACTS_BUCKET",
+        "CVN_REPORTS_URL",
         "MLFLOW_TRACKING_URI",
     ):
         monkeypatch.delenv(key, raising=False)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from cvn_assets.artifacts.formats import MANIFEST, UnstorableValue, read_value, write_value
 from cvn_assets.artifacts.json_values import loads
 from cvn_assets.artifacts.location import ArtifactFolder, ArtifactLocation, location_from_env
+from cvn_assets.artifacts.published import LOCAL_REPORTS_URL, REPORTS_URL_ENV, publisher, reports_root
 from cvn_assets.core.config import parse_config
 from cvn_assets.defs.keys import partition_key
 from cvn_assets.defs.sweep import Sweep
@@ -108,6 +109,27 @@ def test_a_missing_value_raises_file_not_found_on_both(
             read_value(ArtifactFolder(location.path() / "never" / "written", location))
 
 
+def test_report_files_publish_content_addressed_on_both_and_link_only_where_served(
+    s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    s3 = _s3_env(monkeypatch, s3_server, "reports")
+    local = ArtifactLocation(str(tmp_path))
+    assert publisher(local, {}).base_url == LOCAL_REPORTS_URL  # what `cvn ui` serves by default
+    assert publisher(s3, {}).base_url is None  # S3 with nothing serving it: the figures stay inline
+    assert publisher(s3, {}).publish("demo", b"png", ".png") is None
+    served = {REPORTS_URL_ENV: "https://reports.internal/cvn/"}
+    for location in (local, s3):
+        files = publisher(location, served)
+        url = files.publish("demo", b"\x89PNG one", ".png")
+        assert (
+            url is not None and url.startswith("https://reports.internal/cvn/demo/") and url.endswith(".png")
+        )
+        assert files.publish("demo", b"\x89PNG one", ".png") == url  # the same content, the same link
+        assert files.publish("demo", b"\x89PNG two", ".png") != url
+        name = url.removeprefix("https://reports.internal/cvn/")
+        assert (reports_root(location) / name).read_bytes() == b"\x89PNG one"
+
+
 def test_values_without_a_format_are_refused_not_pickled(tmp_path: Path) -> None:
     location = ArtifactLocation(str(tmp_path))
     with pytest.raises(UnstorableValue, match="no format for a set.*never pickled"):
@@ -186,16 +208,14 @@ def test_loading_a_partition_never_written_names_it(
     defs, config = _sweep(tmp_path, "gap", f"sqlite:///{tmp_path}/gap.db")
     sweep = Sweep.of(config)
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(sweep.keys.folds_partitions.name, ["f000_2021-05-21_2021-06-10"])
+        instance.add_dynamic_partitions(sweep.keys.folds_partitions.name, ["f00_2021-05-21"])
         result = defs.resolve_job_def(sweep.keys.sweep_job).execute_in_process(
-            partition_key=partition_key("SYNA", "f000_2021-05-21_2021-06-10"),
+            partition_key=partition_key("SYNA", "f00_2021-05-21"),
             instance=instance,
             asset_selection=[sweep.keys.model("xgboost")],
             raise_on_error=False,
         )
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.step_failure_data.error.message
-    assert (
-        "gap/fold_dataset partition SYNA|f000_2021-05-21_2021-06-10 has not been materialized yet" in message
-    )
+    assert "gap/fold_dataset partition SYNA|f00_2021-05-21 has not been materialized yet" in message
     assert "materialize it first" in message

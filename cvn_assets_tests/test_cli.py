@@ -71,7 +71,7 @@ def test_sweep_prints_variants_vs_baselines_per_cost(tmp_path: Path, capsys: pyt
         assert f"-- {table} --" in out
     page = (out_dir / "tiny_proxy_economy.html").read_text()
     assert page.count("<img") == 3 and page.count("data:image/png;base64,") == 3
-    assert "Equity curves: SYNB f001" in page and "random_matched" in page
+    assert "Equity curves: SYNB f01_" in page and "random_matched" in page
     assert main(["report", "--sweep", "nope", "--home", str(home)]) == 2
     err = capsys.readouterr().err
     assert "--sweep nope: no such sweep is served" in err and "Pass --config FILE" in err
@@ -82,7 +82,7 @@ def test_sweep_prints_variants_vs_baselines_per_cost(tmp_path: Path, capsys: pyt
 
 def test_plan_and_bad_config(tiny_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["plan", "--config", str(tiny_config)]) == 0
-    assert "f000_2021-04-22_2021-05-12: train" in capsys.readouterr().out
+    assert "f00_2021-04-22: train" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(small_raw_config(costs_bps=[-1])))
     assert main(["plan", "--config", str(bad)]) == 2
@@ -117,7 +117,7 @@ def test_plan_exits_non_zero_naming_a_rejected_crypto(tmp_path: Path, capsys: py
     config.write_text(yaml.safe_dump(raw))
     assert main(["plan", "--config", str(config)]) == 1
     out = capsys.readouterr().out
-    assert "REJECTED ONEROW" in out and "f000_" in out  # the other crypto still has its folds
+    assert "REJECTED ONEROW" in out and "f00_" in out  # the other crypto still has its folds
 
 
 def _write_config(tmp_path: Path, name: str, **overrides: object) -> Path:

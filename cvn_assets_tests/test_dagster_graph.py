@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from cvn_assets.artifacts.published import LOCAL_REPORTS_URL
 from cvn_assets.core.baselines import BASELINE_TYPES
 from cvn_assets.core.config import parse_config
 from cvn_assets.core.hashing import canonical_json
@@ -126,8 +127,20 @@ def _the_report_covers_every_partition(
     for cost in costs:  # each cost's verdict in full: short markdown, which the UI shows inline
         verdict = metadata[f"verdict at {cost} bps"].value
         assert verdict.startswith(f"At {cost} bps there is") and len(verdict) < 1000
+    # Each plot links to its published PNG, short enough for the UI to show it inline; the page is linked.
     plots = [k for k in metadata if k.startswith("plot: ")]
-    assert len(plots) == 3 and all("data:image/png;base64," in metadata[k].value for k in plots)
+    assert len(plots) == 3
+    published = tmp_path / "artifacts" / "reports" / plan.config.name
+    for key in plots:
+        markdown = metadata[key].value
+        assert len(markdown) < 1000 and markdown.startswith(f"![{key.removeprefix('plot: ')}](")
+        url = markdown.rsplit("(", 1)[1].rstrip(")")
+        assert url.startswith(f"{LOCAL_REPORTS_URL}/{plan.config.name}/") and url.endswith(".png")
+        assert (published / url.rsplit("/", 1)[1]).read_bytes().startswith(b"\x89PNG")
+    page = metadata["report page"].value
+    assert (
+        page.endswith(".html") and "<h1>Proxy vs economy" in (published / page.rsplit("/", 1)[1]).read_text()
+    )
     crypto, fold_id = max(plan.config.cryptos), plan.folds[-1].fold_id  # the last crypto x fold partition
     assert f"plot: Equity curves: {crypto} {fold_id}, OOS at" in " ".join(plots)
     tables = {k: v.value for k, v in metadata.items() if isinstance(v, dg.TableMetadataValue)}
@@ -153,7 +166,7 @@ def test_rematerializing_a_partition_replaces_its_rows(small_plan: SweepPlan, tm
     with dg.instance_for_test() as instance:
         first = None
         for _ in range(3):
-            report = _sweep(small_plan, db_url, tmp_path, instance, cryptos=["SYNA"], folds=["f001"])
+            report = _sweep(small_plan, db_url, tmp_path, instance, cryptos=["SYNA"], folds=["f01"])
             assert report.ok
             rows = _table(db_url, finetune_results)
             assert len(rows) == len(small_plan.config.costs_bps)
@@ -224,7 +237,7 @@ def test_checks_pass_on_a_good_state_and_fail_on_a_bad_one(
     small_plan: SweepPlan, db_url: str, tmp_path: Path
 ) -> None:
     with dg.instance_for_test() as instance:
-        assert _sweep(small_plan, db_url, tmp_path, instance, cryptos=["SYNA"], folds=["f000"]).ok
+        assert _sweep(small_plan, db_url, tmp_path, instance, cryptos=["SYNA"], folds=["f00"]).ok
         verdicts = _run_audit(small_plan, db_url, tmp_path, instance)
         assert len(verdicts) == len(AUDITS) + 1  # and the fallback rate
         assert all(verdicts.values())

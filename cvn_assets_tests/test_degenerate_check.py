@@ -59,7 +59,9 @@ def test_a_variant_predicting_a_constant_warns_in_its_partition(tmp_path: Path) 
         assert found[f"tiny/economics/economics_0bps:{CHECK}"].passed
         warned = found[f"tiny/economics/economics_10bps:{CHECK}"]
         assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN
-        assert warned.description.startswith(f"SYNA {fold} at 10 bps: 1 violating rows (xgboost).")
+        # One line per evaluation (the check's description is on its definition), with when it ran.
+        assert warned.description == f"SYNA {fold} at 10 bps: 1 violating rows (xgboost)"
+        assert isinstance(warned.metadata["evaluated_at"], dg.TimestampMetadataValue)
         table = warned.metadata["violating_rows"].value
         assert [
             (r.data["variant"], r.data["auc_buy_test"], r.data["n_trades_test"]) for r in table.records

@@ -95,7 +95,7 @@ def test_a_missing_key_blocks_training(tmp_path: Path, monkeypatch: pytest.Monke
     with dg.instance_for_test() as instance:
         plan = _plan()
         defs = _defs(plan, db_url, tmp_path)
-        result = _partition(defs, plan, instance, "f000")
+        result = _partition(defs, plan, instance, "f00")
         assert not result.success
         coverage = _check(result, KEYS.coverage_check)
         assert not coverage.passed and coverage.severity == dg.AssetCheckSeverity.ERROR
@@ -122,7 +122,7 @@ def test_allowed_fallbacks_train_visibly_and_trip_the_fallback_rate(
     plan = _plan(hpo={"allow_fallback": True})
     with dg.instance_for_test() as instance:
         defs = _defs(plan, db_url, tmp_path)
-        result = _partition(defs, plan, instance, "f000")
+        result = _partition(defs, plan, instance, "f00")
         assert result.success
         coverage = _check(result, KEYS.coverage_check)
         assert not coverage.passed and coverage.severity == dg.AssetCheckSeverity.WARN  # warns, trains
@@ -156,6 +156,6 @@ def test_meta_labeling_in_the_graph_reads_its_resolved_hyperparameters(tmp_path:
     plan = _plan(harness={"meta_labeling": {"enabled": True}})
     with dg.instance_for_test() as instance:
         defs = _defs(plan, db_url, tmp_path)
-        assert _partition(defs, plan, instance, "f000").success
+        assert _partition(defs, plan, instance, "f00").success
         hp = instance.get_latest_materialization_event(KEYS.hyperparameters).asset_materialization
         assert hp.metadata["hp/meta_label"].value["values"] == {"C": 1.0}

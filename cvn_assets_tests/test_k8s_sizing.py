@@ -64,7 +64,7 @@ from cvn_assets.run_launcher import SizedK8sRunLauncher
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "registry.example.com/cvn-assets:0.1.0"
-DEMO_PARTITION = "BTCUSD|f000_2018-08-28_2018-11-26"
+DEMO_PARTITION = "BTCUSD|f00_2018-08-28"
 KUBECONFIG = {
     "apiVersion": "v1",
     "kind": "Config",

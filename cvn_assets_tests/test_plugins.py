@@ -180,7 +180,7 @@ def test_dropped_files_and_entry_points_become_assets_rows_and_baselines(
     model_key, ensemble_key = sweep_keys.model, sweep_keys.ensemble
 
     with dg.instance_for_test() as instance:
-        report = materialize_sweep(defs, plan.config, instance, cryptos=["SYNA"], folds=["f000"])
+        report = materialize_sweep(defs, plan.config, instance, cryptos=["SYNA"], folds=["f00"])
         # ep_tree (a depth-3 tree, isotonic-calibrated) predicts a constant on this small fold: the
         # no_degenerate_variant WARN says so; every other check passes.
         warned = [k for keys in report.failed_checks.values() for k in keys]

@@ -157,7 +157,7 @@ def _clean_rows(
         defs = deployment.defs(artifacts=tmp_path / "clean_artifacts", db_url=db_url)
         with dg.instance_for_test() as instance:
             load_bars(defs, config, instance, crypto)
-            assert run_partition(defs, config, instance, crypto, "f000").success
+            assert run_partition(defs, config, instance, crypto, "f00").success
         return _rows(db_url, config.run_id)
 
     if deployment.db_url.startswith("sqlite"):

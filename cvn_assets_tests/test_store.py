@@ -12,6 +12,7 @@ from cvn_assets.core.config import MAX_BPS, STRATEGY_MAX_LENGTH
 from cvn_assets.store import engine as store_engine
 from cvn_assets.store.audits import missing_matched_baselines
 from cvn_assets.store.engine import VERSION_TABLE, alembic_config, upgrade
+from cvn_assets.store.reports import results_frame
 from cvn_assets.store.schema import MATCHED_COLUMNS, finetune_baselines, finetune_results, metadata
 from cvn_assets.store.writes import write_baselines, write_results
 from cvn_assets_tests.store_rows import RUN, baseline_row, result_row, scope
@@ -200,4 +201,37 @@ def test_the_realized_fills_migration_leaves_rows_assumed_and_its_downgrade_neve
         assert (
             conn.execute(sa.text("select cost_basis from finetune_results")).scalar() == "backtested_assumed"
         )
+    command.upgrade(config, "head")
+
+
+def test_the_short_fold_id_migration_renames_stored_rows_and_the_store_reads_either_form(
+    db_url: str, engine: sa.Engine
+) -> None:
+    """Rows written with the long fold id (test window's start and end) read under the short one after
+    0007, and its downgrade gives the long form back from the rows' test_end."""
+    config = alembic_config(db_url)
+    script = ScriptDirectory.from_config(config)
+    short_ids = next(r for r in script.walk_revisions() if r.path.endswith("_short_fold_ids.py"))
+    command.downgrade(config, short_ids.down_revision)
+    long_id = "f003_2024-03-01_2024-03-21"  # START and END of store_rows
+    with engine.begin() as conn:
+        for table, row in (
+            ("finetune_results", result_row("xgboost", fold_id=long_id)),
+            ("finetune_baselines", baseline_row("random", fold_id=long_id)),
+            ("finetune_baselines", baseline_row("naive", fold_id="f000")),  # not of the long form: kept
+        ):
+            conn.execute(sa.insert(sa.table(table, *map(sa.column, row))).values(row))
+    command.upgrade(config, "head")
+    assert [r["fold_id"] for r in _rows(engine, finetune_results)] == ["f03_2024-03-01"]
+    assert [r["fold_id"] for r in _rows(engine, finetune_baselines)] == ["f03_2024-03-01", "f000"]
+    with engine.connect() as conn:
+        for asked in (long_id, "f03_2024-03-01"):
+            assert results_frame(conn, RUN, ["variant"], "SYNA", asked)["variant"].tolist() == ["xgboost"]
+    # A re-run of the partition under its new key replaces the renamed rows, never adds beside them.
+    write_results(engine, scope(fold_id="f03_2024-03-01"), [result_row("xgboost", fold_id="f03_2024-03-01")])
+    assert len(_rows(engine, finetune_results)) == 1
+    command.downgrade(config, short_ids.down_revision)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("select fold_id from finetune_baselines order by id")).scalars().all()
+    assert stored == [long_id, "f000"]
     command.upgrade(config, "head")

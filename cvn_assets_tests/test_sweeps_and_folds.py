@@ -12,7 +12,8 @@ import yaml
 
 from cvn_assets.core.config import load_sweeps, parse_config
 from cvn_assets.core.errors import ConfigError
-from cvn_assets.core.sweep_plan import fold_of
+from cvn_assets.core.folds import current_fold_id
+from cvn_assets.core.sweep_plan import fold_of, plan_sweep
 from cvn_assets.definitions import build_definitions
 from cvn_assets.defs.folds import fold_update
 from cvn_assets.defs.keys import partition_key
@@ -74,7 +75,7 @@ def test_every_sweep_of_the_directory_under_its_own_prefix(tmp_path: Path) -> No
         for sweep in loaded:
             d = sweep_defs(sweep.config, db_url, tmp_path / sweep.name)
             plans[sweep.name] = load_bars(d, sweep.config, instance, "SYNA")
-            assert run_partition(d, sweep.config, instance, "SYNA", "f000").success
+            assert run_partition(d, sweep.config, instance, "SYNA", "f00").success
         # Two fold plans, two partition sets: fold f000 is a different window in each sweep.
         alpha, beta = (instance.get_dynamic_partitions(f"{n}_folds") for n in ("alpha", "beta"))
         assert alpha == plans["alpha"].fold_ids and beta == plans["beta"].fold_ids
@@ -90,16 +91,28 @@ def test_every_sweep_of_the_directory_under_its_own_prefix(tmp_path: Path) -> No
 
 def test_a_fold_id_reads_as_its_window_and_rebuilds_the_fold() -> None:
     config = parse_config(small_raw_config())
-    fold = fold_of(config, "f001_2021-05-12_2021-06-01")
-    assert (fold.index, str(fold.test_start.date()), str(fold.test_end.date())) == (
+    fold = fold_of(config, "f01_2021-05-12")
+    assert (fold.fold_id, fold.index, str(fold.test_start.date()), str(fold.test_end.date())) == (
+        "f01_2021-05-12",
         1,
         "2021-05-12",
         "2021-06-01",
     )
-    assert fold_of(config, fold.fold_id) == fold
-    for wrong in ("f001_2021-05-12_2021-06-09", "f1", "f001_not-a-date_x", "x001_2021-05-12_2021-06-01"):
+    # The long form from before the short one rebuilds the same fold, its end checked too.
+    assert fold_of(config, "f001_2021-05-12_2021-06-01") == fold
+    wrong_ids = ("f001_2021-05-12_2021-06-09", "f1", "f01_not-a-date", "f01")
+    for wrong in (*wrong_ids, "x01_2021-05-12", "f001_2021-05-12_2021-06-01_x"):
         with pytest.raises(ConfigError):
             fold_of(config, wrong)
+
+
+def test_a_fold_id_is_short_enough_for_the_ui_and_old_ids_read_as_short() -> None:
+    assert current_fold_id("f003_2019-09-24_2019-12-23") == "f03_2019-09-24"
+    assert current_fold_id("f012_2019-09-24T06:00_2019-12-23T06:00") == "f12_2019-09-24T06:00"
+    assert current_fold_id("f03_2019-09-24") == "f03_2019-09-24"
+    assert current_fold_id("f000") == "f000"  # not a fold id of either form: left as it is
+    config = parse_config(small_raw_config())
+    assert all(len(f.fold_id) == 14 for f in plan_sweep(config).folds)
 
 
 def _bars_config(path: Path) -> dict:
@@ -128,13 +141,13 @@ def test_appending_bars_adds_folds_and_never_changes_one(tmp_path: Path) -> None
         first = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
         assert isinstance(first, dg.SensorResult)
         (added,) = first.dynamic_partitions_requests
-        assert list(added.partition_keys) == ["f000_2021-04-22_2021-05-12"]  # f001 ends 06-01 + 12h of labels
+        assert list(added.partition_keys) == ["f00_2021-04-22"]  # f001 ends 06-01 + 12h of labels
         assert {r.partition_key for r in first.run_requests} == {
-            partition_key(c, "f000_2021-04-22_2021-05-12") for c in ("BARS", "SYNA")
+            partition_key(c, "f00_2021-04-22") for c in ("BARS", "SYNA")
         }
         instance.add_dynamic_partitions(sweep.keys.folds_partitions.name, list(added.partition_keys))
-        assert run_partition(defs, config, instance, "BARS", "f000").success
-        before = _data_hash(instance, sweep, "BARS|f000_2021-04-22_2021-05-12")
+        assert run_partition(defs, config, instance, "BARS", "f00").success
+        before = _data_hash(instance, sweep, "BARS|f00_2021-04-22")
 
         # Nothing new: the next tick requests nothing.
         assert isinstance(sensor(dg.build_sensor_context(instance=instance, definitions=defs)), dg.SkipReason)
@@ -152,8 +165,8 @@ def test_appending_bars_adds_folds_and_never_changes_one(tmp_path: Path) -> None
         instance.add_dynamic_partitions(sweep.keys.folds_partitions.name, new)
 
         # The earlier fold, re-materialized on the longer data, has the same rows.
-        assert run_partition(defs, config, instance, "BARS", "f000").success
-        assert _data_hash(instance, sweep, "BARS|f000_2021-04-22_2021-05-12") == before
+        assert run_partition(defs, config, instance, "BARS", "f00").success
+        assert _data_hash(instance, sweep, "BARS|f00_2021-04-22") == before
 
 
 def _data_hash(instance: dg.DagsterInstance, sweep: Sweep, partition: str) -> str:
@@ -168,7 +181,7 @@ def test_a_partition_whose_ohlcv_is_missing_names_what_to_materialize(tmp_path: 
     sweep = Sweep.of(config)
     defs = sweep_defs(config, f"sqlite:///{tmp_path / 'r.db'}", tmp_path)
     with dg.instance_for_test() as instance:
-        fold_id = "f000_2021-04-22_2021-05-12"
+        fold_id = "f00_2021-04-22"
         instance.add_dynamic_partitions(sweep.keys.folds_partitions.name, [fold_id])
         result = defs.resolve_job_def(sweep.keys.sweep_job).execute_in_process(
             partition_key=partition_key("SYNA", fold_id), instance=instance, raise_on_error=False
@@ -182,3 +195,29 @@ def test_a_partition_whose_ohlcv_is_missing_names_what_to_materialize(tmp_path: 
             "tiny/ohlcv partition SYNA has not been materialized yet: materialize it first" in error.message
         )
         assert "FileNotFoundError" not in error.message
+
+
+def test_the_fold_sensor_replaces_a_long_form_key_from_before_with_the_short_one(tmp_path: Path) -> None:
+    config = parse_config(small_raw_config())
+    sweep = Sweep.of(config)
+    defs = sweep_defs(config, f"sqlite:///{tmp_path / 'r.db'}", tmp_path)
+    sensor = defs.resolve_sensor_def(sweep.keys.fold_sensor)
+    name = sweep.keys.folds_partitions.name
+    with dg.instance_for_test() as instance:
+        for crypto in config.cryptos:
+            defs.resolve_job_def(sweep.keys.ohlcv_job).execute_in_process(
+                partition_key=crypto, instance=instance
+            )
+        short = [f.fold_id for f in fold_update(instance, sweep).plan.folds]
+        long_form = "f000_2021-04-22_2021-05-12"
+        assert current_fold_id(long_form) == short[0]
+        instance.add_dynamic_partitions(name, [long_form])
+        result = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+        assert isinstance(result, dg.SensorResult)
+        added, deleted = result.dynamic_partitions_requests
+        assert list(added.partition_keys) == short and list(deleted.partition_keys) == [long_form]
+        assert {r.partition_key for r in result.run_requests} == {
+            partition_key(c, f) for c in config.cryptos for f in short
+        }
+        # The long-form key still names its fold while it exists (a run of it in flight).
+        assert sweep.fold(long_form) == sweep.fold(short[0])

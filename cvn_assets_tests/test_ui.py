@@ -1,5 +1,6 @@
 """`make ui` (`cvn ui`): the webserver and daemon start without a stale-config or deprecation warning, and
-Ctrl-C (SIGINT) or SIGTERM stops them, their code servers included, within 10 seconds."""
+Ctrl-C (SIGINT) or SIGTERM stops them, their code servers included, within 10 seconds; the report's published
+files are served beside them, read-only."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from cvn_assets.ui import descendants
+from cvn_assets.ui import descendants, serve_reports
 from cvn_assets_tests.services import free_port, wait_for_webserver
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,8 +45,13 @@ def test_the_ui_starts_without_warnings_and_stops_within_ten_seconds(
             [str(Path(sys.executable).with_name("cvn")), "ui", "--home", str(tmp_path / "home"), "--port", str(port)],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
+    figure = tmp_path / "home" / "artifacts" / "reports" / "demo" / "abc.png"
+    figure.parent.mkdir(parents=True)
+    figure.write_bytes(b"\x89PNG figure")
     try:
         wait_for_webserver(f"http://127.0.0.1:{port}", {"cvn ui": ui}, log)
+        # The report's links point at the UI's port + 1, which serves the home's published files.
+        assert _get(f"http://127.0.0.1:{port + 1}/demo/abc.png") == (200, b"\x89PNG figure")
         time.sleep(3)  # the daemon and both code servers are up by now
         tree = descendants(ui.pid)
         assert len(tree) >= 4, tree  # webserver, daemon and a code server each
@@ -60,3 +68,31 @@ def test_the_ui_starts_without_warnings_and_stops_within_ten_seconds(
     output = log.read_text()
     assert "Found a dagster instance configuration value" not in output
     assert "Warning" not in output, output
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+def test_the_report_files_are_served_read_only_without_a_listing(tmp_path: Path) -> None:
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "page.html").write_text("<h1>report</h1>")
+    port = free_port()
+    server = serve_reports(tmp_path, "127.0.0.1", port)
+    assert server is not None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert _get(f"{base}/demo/page.html") == (200, b"<h1>report</h1>")
+        assert _get(f"{base}/demo/")[0] == 404 and _get(f"{base}/")[0] == 404
+        assert _get(f"{base}/../etc/passwd")[0] == 404
+        put = urllib.request.Request(f"{base}/demo/page.html", data=b"x", method="PUT")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(put, timeout=5)
+        assert refused.value.code == 501
+        assert serve_reports(tmp_path, "127.0.0.1", port) is None  # the port is taken: said, not raised
+    finally:
+        server.shutdown()

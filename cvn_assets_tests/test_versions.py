@@ -69,7 +69,7 @@ def test_code_versions_follow_the_code_that_computes_each_asset(
         defs = sweep_defs(config, db_url, tmp_path)
         for crypto in ("BARS", "SYNA"):
             load_bars(defs, config, instance, crypto)
-            assert run_partition(defs, config, instance, crypto, "f000").success
+            assert run_partition(defs, config, instance, crypto, "f00").success
         plan = load_bars(defs, config, instance, "SYNA")
         bars_part, syna_part = (f"{c}|{plan.fold_ids[0]}" for c in ("BARS", "SYNA"))
         assert set(_statuses(defs, instance, bars_part).values()) == {StaleStatus.FRESH}

@@ -28,7 +28,7 @@ from cvn_assets.core.working_set import (
     span_bars,
 )
 
-DEMO_FOLD = "f000_2018-08-28_2018-11-26"
+DEMO_FOLD = "f00_2018-08-28"
 
 
 @pytest.mark.parametrize("windows", [[6, 24, 72], [15, 60, 240, 1440], [5], [24, 6, 24]])

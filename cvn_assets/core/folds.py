@@ -10,9 +10,13 @@ A fold exists once the data covers its test window *and the gap after it*: the p
 label horizon, so every test row's label is known and the fold's rows never change afterwards.
 Windows are half-open, in UTC.
 
-A fold's id is its Dagster partition key and reads as its test window, e.g. `f003_2019-09-24_2019-12-23`
-(with the time of day when the windows do not start at midnight). The id alone, with the config, rebuilds
-the whole fold (`fold_from_id`), so a run never needs the data to know its windows.
+A fold's id is its Dagster partition key: its position and its test window's start, e.g. `f03_2019-09-24`
+(with the time of day when the test window does not start at midnight). The id alone, with the config,
+rebuilds the whole fold (`fold_from_id`), so a run never needs the data to know its windows; the exact start
+in the id also means a changed origin gives new ids, never a known id over another window. At 14 characters
+it reads whole where the UI truncates (a filter chip holds about 100 pixels). Ids of the long form written
+before (`f003_2019-09-24_2019-12-23`, with the test window's end) are read as their short form
+(`current_fold_id`).
 """
 
 from __future__ import annotations
@@ -41,13 +45,12 @@ class Fold:
 
     @property
     def fold_id(self) -> str:
-        fmt = _DATE if _midnight(self.test_start) and _midnight(self.test_end) else _DATE_TIME
-        return f"{self.label}_{self.test_start:{fmt}}_{self.test_end:{fmt}}"
+        return f"{self.label}_{_when(self.test_start)}"
 
     @property
     def label(self) -> str:
-        """The short name, `f003`: the fold's position in its plan."""
-        return f"f{self.index:03d}"
+        """The short name, `f03`: the fold's position in its plan (two digits at least)."""
+        return f"f{self.index:02d}"
 
     def windows(self) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
         return {
@@ -57,8 +60,24 @@ class Fold:
         }
 
 
-def _midnight(ts: pd.Timestamp) -> bool:
-    return ts == ts.normalize()
+def _when(ts: pd.Timestamp) -> str:
+    return f"{ts:{_DATE if ts == ts.normalize() else _DATE_TIME}}"
+
+
+def _long_form(fold: Fold) -> str:
+    """The id this fold had before the short form: `f003_2019-09-24_2019-12-23`."""
+    start, end = fold.test_start, fold.test_end
+    fmt = _DATE if start == start.normalize() and end == end.normalize() else _DATE_TIME
+    return f"f{fold.index:03d}_{start:{fmt}}_{end:{fmt}}"
+
+
+def current_fold_id(fold_id: str) -> str:
+    """`fold_id` in today's form: a long-form id (`f003_2019-09-24_2019-12-23`, written before the short
+    form) becomes `f03_2019-09-24`; anything else is returned as it is."""
+    parts = fold_id.split("_")
+    if len(parts) != 3 or not parts[0].startswith("f") or not parts[0][1:].isdigit():
+        return fold_id
+    return f"f{int(parts[0][1:]):02d}_{parts[1]}"
 
 
 @dataclass(frozen=True)
@@ -114,21 +133,25 @@ def plan_folds(
 def fold_from_id(
     fold_id: str, *, timeframe: str, settings: FoldSettings, purge_bars: int, origin: pd.Timestamp | None
 ) -> Fold:
-    """Rebuild a fold from its id and the sweep's fold settings; an id this plan cannot have produced
-    (another sweep's, or one from before the fold settings changed) raises naming it."""
+    """Rebuild a fold from its id (short, or the long form from before) and the sweep's fold settings; an id
+    this plan cannot have produced (another sweep's, or one from before the fold settings changed) raises
+    naming it."""
     n = _lengths(settings, timeframe, purge_bars)
+    wanted = current_fold_id(fold_id)
     try:
-        label, start, _ = fold_id.split("_")
+        label, start = wanted.split("_")
         if not label.startswith("f"):
             raise ValueError(label)
         k = int(label[1:])
         test_start = pd.Timestamp(start, tz="UTC")
     except ValueError:
-        raise ConfigError("folds", f"'{fold_id}' is not a fold id like f003_2019-09-24_2019-12-23") from None
+        raise ConfigError("folds", f"'{fold_id}' is not a fold id like f03_2019-09-24") from None
     if origin is None:
         origin = test_start - 2 * n.gap - n.validation - n.train - k * n.step
     fold = _fold_at(origin, k, settings.scheme, n)
-    if fold.fold_id != fold_id or (settings.max_folds is not None and k >= settings.max_folds):
+    if fold_id not in (fold.fold_id, _long_form(fold)) or (
+        settings.max_folds is not None and k >= settings.max_folds
+    ):
         raise ConfigError(
             "folds",
             f"fold '{fold_id}' does not belong to this sweep's fold plan (fold {k} of this plan would be "

@@ -118,6 +118,13 @@ def run_with_asset() -> dg.AutomationCondition:
     return AC.any_deps_match(AC.will_be_requested()).with_label("its asset is requested")
 
 
+def run_with_report(sweep: Sweep) -> dg.AutomationCondition:
+    """What a sweep closes with (the sweep-wide audits, sweep_perf): requested with the report, so every
+    refresh of the report over the sweep's rows also re-audits them."""
+    report = dg.AssetSelection.assets(sweep.keys.report)
+    return AC.any_deps_match(AC.will_be_requested()).allow(report).with_label("the report is requested")
+
+
 def with_automation(sweep: Sweep, assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
     """The sweep's assets with their automation conditions: ohlcv reloads, the rest refresh."""
     reload, refresh = reload_bars(sweep), refresh_partitions(sweep)

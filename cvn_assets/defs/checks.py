@@ -3,8 +3,13 @@
 They run in the run that writes the partition's rows (the sweep job selects them with the economics
 assets), however it was launched. Each result names its partition and cost, says what it checks, and lists
 the violating rows as a table. The same audits over the whole sweep are checks of `<sweep>/results_store`
-(the sweep's rows in the results database), which the `<sweep>_audit` job re-runs on demand. `FINDINGS` are
-about the variants rather than the store: they WARN, per partition only.
+(the sweep's rows in the results database): they run with the report (its job, and every refresh the
+automation requests), and the `<sweep>_audit` job re-runs them on demand. `FINDINGS` are about the variants
+rather than the store: they WARN, per partition only.
+
+A check's description is on its definition, once; each evaluation says in one line what it found, with the
+time it was evaluated in its metadata (Dagster's "timestamp" of a check execution is when its run was
+created, which can be earlier than the materialization it checks).
 """
 
 from collections.abc import Callable, Iterator
@@ -16,9 +21,9 @@ import sqlalchemy as sa
 from cvn_assets.core.baselines import BASELINE_TYPES
 from cvn_assets.core.config import SweepConfig
 from cvn_assets.core.proxy_economy import DEGENERATE_COLUMNS, degenerate_rows
-from cvn_assets.defs.automation import run_with_asset
+from cvn_assets.defs.automation import run_with_asset, run_with_report
 from cvn_assets.defs.keys import crypto_and_fold
-from cvn_assets.defs.metadata import rows_table
+from cvn_assets.defs.metadata import evaluated_now, rows_table
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.store.audits import (
@@ -111,7 +116,13 @@ def results_store_spec(sweep: Sweep) -> dg.AssetSpec:
 def build_sweep_audit(sweep: Sweep) -> dg.AssetChecksDefinition:
     cfg, keys = sweep.config, sweep.keys
     specs = [
-        dg.AssetCheckSpec(name=name, asset=keys.results_store, description=f"Across the sweep: {description}")
+        dg.AssetCheckSpec(
+            name=name,
+            asset=keys.results_store,
+            description=f"Across the sweep, after each report: {description}",
+            additional_deps=[keys.report],
+            automation_condition=run_with_report(sweep),
+        )
         for name, (description, _) in AUDITS.items()
     ]
 
@@ -130,7 +141,12 @@ def build_sweep_audit(sweep: Sweep) -> dg.AssetChecksDefinition:
                     description=f"{len(problems)} violating rows across sweep {sweep.name}"
                     if problems
                     else f"no violation across sweep {sweep.name}",
-                    metadata={"run_id": cfg.run_id, "violations": len(problems), **_violations(problems)},
+                    metadata={
+                        "run_id": cfg.run_id,
+                        "violations": len(problems),
+                        **evaluated_now(),
+                        **_violations(problems),
+                    },
                 )
 
     return results_audit
@@ -167,7 +183,6 @@ def build_checks(sweep: Sweep) -> list[dg.AssetChecksDefinition]:
         for key in selected:
             cost = cost_of[key.asset_key]
             problems = [p for p in findings[key.name] if p.get("cost_bps") == cost]
-            description, _ = PARTITION_CHECKS[key.name]
             verdict = f"{len(problems)} violating rows" if problems else "no violation"
             if key.name in FINDINGS and problems:
                 verdict += f" ({', '.join(sorted({str(p['variant']) for p in problems}))})"
@@ -176,7 +191,7 @@ def build_checks(sweep: Sweep) -> list[dg.AssetChecksDefinition]:
                 check_name=key.name,
                 passed=not problems,
                 severity=dg.AssetCheckSeverity.WARN if key.name in FINDINGS else dg.AssetCheckSeverity.ERROR,
-                description=f"{crypto} {fold_id} at {cost} bps: {verdict}. {description}",
+                description=f"{crypto} {fold_id} at {cost} bps: {verdict}",
                 metadata={
                     "sweep": sweep.name,
                     "run_id": cfg.run_id,
@@ -184,6 +199,7 @@ def build_checks(sweep: Sweep) -> list[dg.AssetChecksDefinition]:
                     "fold": fold_id,
                     "cost": f"{cost} bps",  # text: a constant is not worth a plot
                     "violations": len(problems),
+                    **evaluated_now(),
                     **_violations(problems),
                 },
             )

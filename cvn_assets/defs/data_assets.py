@@ -10,6 +10,7 @@ from cvn_assets.core.datasets import SPLITS, FoldDataset, LabeledFeatures
 from cvn_assets.core.errors import CvnError
 from cvn_assets.core.hashing import frame_digest
 from cvn_assets.defs.keys import crypto_and_fold
+from cvn_assets.defs.metadata import readable
 from cvn_assets.defs.sweep import Sweep
 
 # What the `ohlcv` materialization records, and the fold sensor reads to plan folds without the data.
@@ -81,7 +82,7 @@ def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
                 "rows": len(labeled.frame),
                 "n_features": len(labeled.feature_names),
                 "feature_hash": labeled.feature_hash,
-                "buy_label_share": float(labeled.frame["label"].mean()),
+                "buy_label_share": readable(float(labeled.frame["label"].mean())),
             },
         )
 
@@ -107,7 +108,7 @@ def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
             start, end = dataset.fold.windows()[split]
             meta[f"{split}_window"] = f"{start} to {end}"
             meta[f"n_{split}"] = len(frame)
-            meta[f"{split}_buy_share"] = float(frame["label"].mean())
+            meta[f"{split}_buy_share"] = readable(float(frame["label"].mean()))
         return dg.Output(dataset, data_version=dg.DataVersion(dataset.data_hash), metadata=meta)
 
     return [ohlcv, features, fold_dataset]

@@ -11,7 +11,6 @@ from typing import Any
 import dagster as dg
 
 from cvn_assets import steps
-from cvn_assets.core.backtest import ECONOMIC_METRICS
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.peak_memory import reset_peak
 from cvn_assets.defs.keys import crypto_and_fold
@@ -20,9 +19,17 @@ from cvn_assets.defs.model_assets import variant_keys
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.harness.predictions import VariantPredictions
+from cvn_assets.report.partition_view import (
+    BASELINE_COLUMNS,
+    BASELINE_DESCRIPTIONS,
+    DESCRIPTIONS,
+    VIEW_COLUMNS,
+    baselines_view,
+    variants_view,
+)
+from cvn_assets.store.reports import partition_baselines
 from cvn_assets.store.writes import write_baselines, write_results
 
-_TEST_ECONOMICS = [f"{m}_test" for m in ECONOMIC_METRICS]
 # Plotted across partitions in the UI, per variant: `<variant>/<figure>`.
 KEY_FIGURES = ("auc_buy_test", "sortino_test", "expectancy_test", "n_trades_test")
 RESULTS_KIND = "sqlalchemy"  # the results database
@@ -81,7 +88,7 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
                     "cost": f"{cost} bps",
                     "data_hash": dataset.data_hash,
                     "test_window": f"{dataset.fold.test_start} to {dataset.fold.test_end}",
-                    "baselines": rows_table(rows, ["baseline_type", *_TEST_ECONOMICS]),
+                    "baselines": rows_table(baselines_view(rows), BASELINE_COLUMNS, BASELINE_DESCRIPTIONS),
                     **_key_figures(rows, "baseline_type", ("sortino_test", "expectancy_test")),
                     **step_peak_memory(reset=False),
                 },
@@ -98,7 +105,8 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
                 code_version=sweep.code_versions.economics,
                 kinds={"pandas", RESULTS_KIND},
                 description=f"Validation and OOS metrics of every variant at {cost} bps, written to "
-                "finetune_results.",
+                "finetune_results; its `variants` table puts each variant's validation metrics, OOS "
+                "economics and the same cell's baselines side by side.",
             )
             for key, cost in economics_costs.items()
         ],
@@ -120,6 +128,8 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
             cost = economics_costs[key]
             rows = steps.result_rows(cfg, dataset, scored, cost, context.run_id)
             write_results(engine, steps.partition_scope(cfg, crypto, fold_id, cost), rows)
+            with engine.connect() as conn:  # written by this run's baselines step, the same cell and cost
+                beside = partition_baselines(conn, cfg.run_id, crypto, fold_id, cost)
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata={
@@ -127,7 +137,7 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
                     "run_id": cfg.run_id,
                     "cost": f"{cost} bps",
                     "data_hash": dataset.data_hash,
-                    "variants": rows_table(rows, ["variant", "auc_buy_test", *_TEST_ECONOMICS]),
+                    "variants": rows_table(variants_view(rows, beside), VIEW_COLUMNS, DESCRIPTIONS),
                     **_key_figures(rows, "variant", KEY_FIGURES),
                     **step_peak_memory(reset=False),
                 },

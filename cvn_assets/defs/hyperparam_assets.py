@@ -6,7 +6,8 @@ import dagster as dg
 
 from cvn_assets import steps
 from cvn_assets.core.secrets import scrub
-from cvn_assets.defs.automation import run_with_asset
+from cvn_assets.defs.automation import run_with_asset, run_with_report
+from cvn_assets.defs.metadata import evaluated_now, readable
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.hyperparams.model_params import (
@@ -51,7 +52,7 @@ def build_hyperparameter_assets(sweep: Sweep) -> list[dg.AssetsDefinition | dg.A
                 context.log.warning(f"{event.name} {event.fields}")
         context.add_output_metadata(
             {
-                "coverage_percent": cover.percent,
+                "coverage_percent": readable(cover.percent),
                 "not_set": dg.MetadataValue.json(list(cover.not_set[:50])),
                 "fallbacks": sum(len(hp.fallbacks) for hp in resolved.values()),
                 **{f"hp/{m}": dg.MetadataValue.json(hyperparams_metadata(hp)) for m, hp in resolved.items()},
@@ -76,18 +77,21 @@ def build_hyperparameter_assets(sweep: Sweep) -> list[dg.AssetsDefinition | dg.A
             severity=dg.AssetCheckSeverity.WARN if cfg.hpo.allow_fallback else dg.AssetCheckSeverity.ERROR,
             description=description,
             metadata={
-                "coverage_percent": cover.percent,
+                "coverage_percent": readable(cover.percent),
                 "required_keys": cover.n_required,
                 "not_set": dg.MetadataValue.json(list(cover.not_set[:50])),
+                **evaluated_now(),
             },
         )
 
     @dg.asset_check(
         asset=keys.hyperparameters,
         name=keys.fallback_rate_check.name,
-        description="hpo_fallback_applied events per training_started over each model's last "
-        "checks.fallback_rate_window materializations: WARN above checks.fallback_rate_warn (1%), "
-        "ERROR above checks.fallback_rate_error (5%).",
+        additional_deps=[keys.report],
+        automation_condition=run_with_report(sweep),
+        description="Across the sweep, after each report: hpo_fallback_applied events per training_started "
+        "over each model's last checks.fallback_rate_window materializations: WARN above "
+        "checks.fallback_rate_warn (1%), ERROR above checks.fallback_rate_error (5%).",
     )
     def hpo_fallback_rate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         trainings = fallbacks = 0
@@ -107,7 +111,12 @@ def build_hyperparameter_assets(sweep: Sweep) -> list[dg.AssetsDefinition | dg.A
             passed=level == "ok",
             severity=dg.AssetCheckSeverity.ERROR if level == "error" else dg.AssetCheckSeverity.WARN,
             description=f"{fallbacks} fallbacks over {trainings} recent trainings ({rate:.1%})",
-            metadata={"fallback_rate": rate, "fallbacks": fallbacks, "trainings": trainings},
+            metadata={
+                "fallback_rate": readable(rate),
+                "fallbacks": fallbacks,
+                "trainings": trainings,
+                **evaluated_now(),
+            },
         )
 
     return [hyperparameters, hyperparameters_complete, hpo_fallback_rate]

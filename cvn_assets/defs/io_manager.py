@@ -4,7 +4,7 @@ on a local directory (the embedded default) or S3 (`CVN_ARTIFACTS_BUCKET`), in t
 another process, pod or library version reads what one wrote.
 
 Paths read like the asset graph: `<root>/<sweep>/<asset>/<crypto>/<fold>/<file>`, e.g.
-`s3://bucket/cvn-artifacts/demo/model/xgboost/BTCUSD/f002_2019-02-24_2019-05-25/model.ubj`.
+`s3://bucket/cvn-artifacts/demo/model/xgboost/BTCUSD/f02_2019-02-24/model.ubj`.
 
 Loading an upstream partition that was never materialized fails with one line naming the asset and
 partition to materialize first, not a FileNotFoundError on a path.

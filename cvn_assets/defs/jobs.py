@@ -47,10 +47,12 @@ def build_jobs(sweep: Sweep) -> list[dg.UnresolvedAssetJobDefinition]:
         ),
         dg.define_asset_job(
             keys.report_job,
-            selection=dg.AssetSelection.assets(keys.report),
+            selection=dg.AssetSelection.assets(keys.report, keys.perf)
+            | dg.AssetSelection.checks(*audit_check_keys(sweep)),
             tags=tags,
-            description=f"The proxy-vs-economy report of sweep {sweep.name} over all its rows (it also "
-            "refreshes by itself when they change).",
+            description=f"What closes a sweep of {sweep.name}: the proxy-vs-economy report over all its "
+            "rows, the sweep-wide audits of the results store, and sweep_perf (all three also refresh by "
+            "themselves when the rows change).",
         ),
         dg.define_asset_job(
             keys.audit_job,

@@ -4,6 +4,7 @@ to four significant digits, NULL as empty."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -78,6 +79,15 @@ def rows_table(
         ]
     )
     return dg.MetadataValue.table(records=[dg.TableRecord(r) for r in cells], schema=schema)
+
+
+EVALUATED_AT = "evaluated_at"
+
+
+def evaluated_now() -> dict[str, dg.TimestampMetadataValue]:
+    """When a check was evaluated, which the UI shows as a time: Dagster's own timestamp of a check
+    execution is when its run was created."""
+    return {EVALUATED_AT: dg.MetadataValue.timestamp(time.time())}
 
 
 PEAK_MEMORY = "peak_memory_mib"

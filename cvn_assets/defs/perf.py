@@ -20,6 +20,7 @@ from cvn_assets.core.timings import (
     per_model,
     per_run,
 )
+from cvn_assets.defs.automation import run_with_report
 from cvn_assets.defs.metadata import rows_table
 from cvn_assets.defs.sweep import Sweep, sweep_of_run
 
@@ -129,13 +130,15 @@ def build_perf_asset(sweep: Sweep) -> dg.AssetsDefinition:
         key=keys.perf,
         group_name=keys.group("operations"),
         kinds={"dagster"},
-        automation_condition=dg.AutomationCondition.on_cron(
-            sweep.config.operations.cron, sweep.config.operations.timezone
+        deps=[keys.report],  # refreshed with the report, which closes each sweep
+        automation_condition=(
+            dg.AutomationCondition.on_cron(sweep.config.operations.cron, sweep.config.operations.timezone)
+            | run_with_report(sweep)
         ),
         description=f"Where sweep {sweep.name}'s time goes over the last {DEFAULT_WINDOW}: p50, p95 and max "
         "duration per asset and per model, run counts, and the share of run time outside the steps "
-        "(Dagster's own overhead), read from the event log. Refreshed on the sweep's cron; `cvn perf` "
-        "prints the same.",
+        "(Dagster's own overhead), read from the event log. Refreshed with the report after each sweep and on "
+        "the sweep's cron; `cvn perf` prints the same.",
     )
     def sweep_perf_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         perf = sweep_perf(context.instance, sweep, parse_duration(DEFAULT_WINDOW).to_pytimedelta())

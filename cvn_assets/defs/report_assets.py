@@ -20,18 +20,19 @@ import dagster as dg
 import pandas as pd
 
 from cvn_assets import steps
+from cvn_assets.artifacts.published import Publisher
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.equity_curves import CellEquity
 from cvn_assets.core.proxy_economy import SELECTION_METRICS, ProxyEconomyReport
 from cvn_assets.defs.keys import partition_key
 from cvn_assets.defs.metadata import readable, rows_table, step_peak_memory
 from cvn_assets.defs.model_assets import variant_keys
-from cvn_assets.defs.resources import ResultsStore
+from cvn_assets.defs.resources import ReportFiles, ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.defs.tracking import MlflowTracking, Pick
 from cvn_assets.harness.predictions import VariantPredictions
 from cvn_assets.report.overview import overview_tables
-from cvn_assets.report.page import ReportPage, build_page, png_data_uri
+from cvn_assets.report.page import ReportPage, build_page, png_data_uri, render_html
 from cvn_assets.store.reports import sweep_rows
 
 MAX_TABLE_ROWS = 400  # per table in the UI; the HTML page has every row
@@ -45,8 +46,8 @@ CHAMPION_COLUMNS = {
 
 
 def champion_picks(report: ProxyEconomyReport, results: pd.DataFrame) -> list[Pick]:
-    """Per cost level and crypto, the partition to register: the picked variant's latest fold (fold ids
-    sort by time) among the result rows of that cost."""
+    """Per cost level and crypto, the partition to register: the picked variant's latest fold (the
+    latest test window) among the result rows of that cost."""
     picks = []
     for row in report.overfitting.to_dict("records"):
         variant, cost = row["picked_variant"], int(row["cost_bps"])
@@ -54,18 +55,22 @@ def champion_picks(report: ProxyEconomyReport, results: pd.DataFrame) -> list[Pi
             continue
         rows = results[(results["cost_bps"] == cost) & (results["variant"] == variant)]
         for crypto, cells in rows.groupby("crypto", sort=True):
-            latest = cells.sort_values("fold_id").iloc[-1]
+            latest = cells.sort_values("test_start").iloc[-1]
             picks.append(
                 Pick(cost, str(crypto), str(variant), str(latest["fold_id"]), str(latest["data_hash"]))
             )
     return picks
 
 
-def page_metadata(page: ReportPage) -> dict[str, Any]:
+def page_metadata(page: ReportPage, files: Publisher | None = None) -> dict[str, Any]:
     """The page as asset metadata, read on one screen: the verdict of each cost level in full, short
     tables (the overview's; the full ones are on the HTML page), each figure as an image, and the
-    overfitting figures per cost as numbers the UI plots across materializations."""
+    overfitting figures per cost as numbers the UI plots across materializations. With `files` serving
+    the published files, the figures are links to them (shown inline) and the HTML page is linked."""
     metadata: dict[str, Any] = {}
+    page_url = files.publish(page.sweep, render_html(page).encode(), ".html") if files else None
+    if page_url:
+        metadata["report page"] = dg.MetadataValue.url(page_url)
     for cost, line in zip(page.report.overfitting["cost_bps"], page.verdicts, strict=True):
         metadata[f"verdict at {cost} bps"] = dg.MetadataValue.md(line)
     if not page.verdicts:
@@ -74,8 +79,10 @@ def page_metadata(page: ReportPage) -> dict[str, Any]:
         records = table.frame.head(MAX_TABLE_ROWS).to_dict("records")
         metadata[name] = rows_table(records, [str(c) for c in table.frame.columns], table.descriptions)
     for caption, png in page.figures.items():
-        # The UI shows markdown over 1000 characters behind a link; an inline PNG always is.
-        metadata[f"plot: {caption}"] = dg.MetadataValue.md(f"![{caption}]({png_data_uri(png)})")
+        # The UI shows markdown over 1000 characters behind a link, which an inline PNG always is; a link
+        # to the published file is shown inline.
+        url = files.publish(page.sweep, png, ".png") if files else None
+        metadata[f"plot: {caption}"] = dg.MetadataValue.md(f"![{caption}]({url or png_data_uri(png)})")
     for row in page.report.overfitting.to_dict("records"):
         for figure in ("pbo_selected", "deflated_sharpe"):
             if row[figure] is not None and not pd.isna(row[figure]):
@@ -108,6 +115,7 @@ def build_report_asset(sweep: Sweep) -> dg.AssetsDefinition:
     def proxy_economy_report(
         context: dg.AssetExecutionContext,
         results_store: ResultsStore,
+        report_files: ReportFiles,
         mlflow: MlflowTracking,
         dataset: FoldDataset,
         **predictions: VariantPredictions,
@@ -117,7 +125,7 @@ def build_report_asset(sweep: Sweep) -> dg.AssetsDefinition:
         page = build_page(sweep.name, cfg.run_id, results, baselines, cell, seed=cfg.seed)
         for line in page.verdicts:
             context.log.info(line)
-        metadata = page_metadata(page)
+        metadata = page_metadata(page, report_files.publisher())
         if mlflow.enabled:
             champions = mlflow.register_champions(sweep, champion_picks(page.report, results))
             for row in champions:

@@ -181,7 +181,7 @@ class RunSizing:
     """A run's estimate, the profile its partition needs, and the profile of the run's own pod: the same,
     unless its steps run in pods of their own (then the run pod only orchestrates: the smallest)."""
 
-    what: str  # "sweep demo partition BTCUSD|f003_...": how errors and logs name the run
+    what: str  # "sweep demo partition BTCUSD|f03_2019-09-24": how errors and logs name the run
     working_set: WorkingSet
     profile: ResourceProfile  # what the partition's work needs: the run pod's, or each step pod's
     run_profile: ResourceProfile

@@ -12,6 +12,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from cvn_assets.core.baselines import MATCHED_BASELINE
+from cvn_assets.core.folds import current_fold_id
 from cvn_assets.store.schema import (
     COST_BASES,
     COST_BASIS_BACKTESTED,
@@ -35,7 +36,7 @@ def _in_scope(
     if crypto is not None:
         clauses.append(table.c.crypto == crypto)
     if fold_id is not None:
-        clauses.append(table.c.fold_id == fold_id)
+        clauses.append(table.c.fold_id == current_fold_id(fold_id))
     return sa.and_(*clauses)
 
 

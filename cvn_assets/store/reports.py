@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
+from cvn_assets.core.folds import current_fold_id
 from cvn_assets.store.schema import finetune_baselines, finetune_results
 
 SUMMARY_METRICS = [
@@ -68,5 +70,19 @@ def results_frame(
     if crypto is not None:
         query = query.where(r.crypto == crypto)
     if fold_id is not None:
-        query = query.where(r.fold_id == fold_id)
+        query = query.where(r.fold_id == current_fold_id(fold_id))
     return pd.read_sql(query.order_by(r.cost_bps, r.crypto, r.fold_id, r.variant), conn)
+
+
+def partition_baselines(
+    conn: sa.Connection, run_id: str, crypto: str, fold_id: str, cost_bps: int
+) -> list[dict[str, Any]]:
+    """The baseline rows of one crypto x fold partition at one cost (baseline_type and test economics)."""
+    b = finetune_baselines.c
+    query = sa.select(b.baseline_type, *(b[m] for m in SUMMARY_METRICS)).where(
+        b.run_id == run_id,
+        b.crypto == crypto,
+        b.fold_id == current_fold_id(fold_id),
+        b.cost_bps == cost_bps,
+    )
+    return [dict(row._mapping) for row in conn.execute(query.order_by(b.baseline_type))]
