@@ -157,7 +157,7 @@ def train_model(
             hp,
             cfg.hpo,
             storage_url=storage_url,
-            name=study_name(cfg.run_id, dataset.crypto, dataset.fold.fold_id, hp, dataset.data_hash),
+            name=study_name(cfg.run_id, dataset.crypto, dataset.fold.windows_id, hp, dataset.data_hash),
             seed=cfg.seed,
             threads=threads or default_threads(cfg),
             class_balance=cfg.harness.class_balance,

@@ -16,6 +16,7 @@ from cvn_assets.core.config import parse_config
 from cvn_assets.core.errors import ConfigError
 from cvn_assets.definitions import build_definitions, validate_sweep
 from cvn_assets.defs.automation import EVALUATION_INTERVAL_S
+from cvn_assets.defs.checks import AUDITS
 from cvn_assets.defs.folds import add_new_folds
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
@@ -83,6 +84,13 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     economics = keys.economics(config.costs_bps[0]).to_user_string()
     perf, refreshed = keys.perf.to_user_string(), {"(unpartitioned)"}  # sweep_perf: on every cron tick
     report = keys.report.to_user_string()  # once every partition exists, and again when one changes
+    # What closes a sweep comes with the report: sweep_perf and the sweep-wide checks.
+    closing = {
+        report: refreshed,
+        perf: refreshed,
+        **{f"{keys.results_store.to_user_string()}:{name}": refreshed for name in AUDITS},
+        f"{keys.hyperparameters.to_user_string()}:{keys.fallback_rate_check.name}": refreshed,
+    }
 
     def reload_bars() -> None:
         for crypto in config.cryptos:
@@ -122,7 +130,7 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     # A week later, all fresh: the bars are reloaded and no partition is requested; the report, waiting
     # for every partition until now, is requested once.
     next_week = after + dt.timedelta(days=7)
-    assert ticks.at(next_week) == {ohlcv: {"BARS", "SYNA"}, perf: refreshed, report: refreshed}
+    assert ticks.at(next_week) == {ohlcv: {"BARS", "SYNA"}, **closing}
     reload_bars()
     assert ticks.at(next_week + dt.timedelta(seconds=30)) == {}
 
@@ -143,7 +151,7 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
     for crypto in config.cryptos:
         assert run_partition(defs, config, instance, crypto, new_fold).success
     # The new fold's rows are in: the report refreshes (it waited while they were missing).
-    assert ticks.at(week_4 + dt.timedelta(seconds=30)) == {report: refreshed}
+    assert ticks.at(week_4 + dt.timedelta(seconds=30)) == closing
     assert ticks.at(week_4 + dt.timedelta(seconds=60)) == {}
 
     # The feature code changes: features and everything after them, in every partition, in batches.

@@ -50,8 +50,9 @@ def test_sweep_prints_variants_vs_baselines_per_cost(tmp_path: Path, capsys: pyt
         assert name in out
     # Three ohlcv runs and four crypto x fold runs, launched as backfills and run by Dagster's daemon; each
     # partition run evaluates the coverage check, and 4 results checks and 1 finding (no degenerate
-    # variant) at each of 2 costs. Then one run of the report over them, like the UI's Materialize.
-    assert "8 runs succeeded, 0 failed" in out and "asset checks: 44 passed, 0 failed, 0 warnings" in out
+    # variant) at each of 2 costs. Then one run of the report over them, like the UI's Materialize, with the
+    # 4 sweep-wide audits and the fallback rate.
+    assert "8 runs succeeded, 0 failed" in out and "asset checks: 49 passed, 0 failed, 0 warnings" in out
     assert "crypto x fold: 4/4 done, 0 failed" in out and "report: 1/1 done, 0 failed" in out
     assert (home / "results.db").is_file() and (home / "dagster" / "dagster.yaml").is_file()
     assert out.count("bps there is") == 2 and (home / "reports" / "tiny_proxy_economy.html").is_file()

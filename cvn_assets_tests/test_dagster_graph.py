@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from cvn_assets.core.proxy_economy import SELECTION_METRICS
 from cvn_assets.core.sweep_plan import SweepPlan, plan_sweep
 from cvn_assets.defs.checks import AUDITS, FINDINGS
 from cvn_assets.defs.keys import partition_key
+from cvn_assets.defs.report_assets import UI_FIGURE_WIDTH
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.hyperparams.model_params import resolve_model
 from cvn_assets.hyperparams.resolver import Resolver
@@ -131,12 +133,14 @@ def _the_report_covers_every_partition(
     plots = [k for k in metadata if k.startswith("plot: ")]
     assert len(plots) == 3
     published = tmp_path / "artifacts" / "reports" / plan.config.name
-    for key in plots:
+    for key in plots:  # [![caption](narrow.png)](full.png)
         markdown = metadata[key].value
-        assert len(markdown) < 1000 and markdown.startswith(f"![{key.removeprefix('plot: ')}](")
-        url = markdown.rsplit("(", 1)[1].rstrip(")")
-        assert url.startswith(f"{LOCAL_REPORTS_URL}/{plan.config.name}/") and url.endswith(".png")
-        assert (published / url.rsplit("/", 1)[1]).read_bytes().startswith(b"\x89PNG")
+        assert len(markdown) < 1000 and markdown.startswith(f"[![{key.removeprefix('plot: ')}](")
+        small, full = re.findall(r"\((http[^)]+)\)", markdown)
+        for url in (small, full):
+            assert url.startswith(f"{LOCAL_REPORTS_URL}/{plan.config.name}/") and url.endswith(".png")
+        widths = [_png_width((published / u.rsplit("/", 1)[1]).read_bytes()) for u in (small, full)]
+        assert widths[0] <= UI_FIGURE_WIDTH <= widths[1]
     page = metadata["report page"].value
     assert (
         page.endswith(".html") and "<h1>Proxy vs economy" in (published / page.rsplit("/", 1)[1]).read_text()
@@ -313,3 +317,8 @@ def test_code_location_loads_through_workspace_yaml(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "cvn_assets" in result.stdout + result.stderr
+
+
+def _png_width(png: bytes) -> int:
+    assert png.startswith(b"\x89PNG")
+    return int.from_bytes(png[16:20], "big")  # the IHDR chunk's width

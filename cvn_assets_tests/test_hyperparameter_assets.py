@@ -69,7 +69,8 @@ def test_a_search_sweep_records_each_folds_winner_and_its_trial(db_url: str, tmp
                             "where t.trial_id = :id"),
                     {"id": int(row.optuna_trial_id)},
                 ).scalar_one()  # fmt: skip
-                assert study.startswith(f"{plan.run_id}/xgboost/SYNA/{fold_id}/")
+                windows_id = plan.fold(fold_id).windows_id  # the fold by its whole window, whatever its key
+                assert study.startswith(f"{plan.run_id}/xgboost/SYNA/{windows_id}/")
                 searched = dict(conn.execute(
                     sa.text("select param_name, param_value from trial_params where trial_id = :id"),
                     {"id": int(row.optuna_trial_id)},

@@ -1,6 +1,10 @@
 """Single flight and run hygiene through the path users take: a real webserver and daemon over the shipped
 `dagster.yaml` (storage on SQLite or on the session's PostgreSQL, results in the same kind of database),
-backfills launched through the webserver's GraphQL API."""
+backfills launched through the webserver's GraphQL API.
+
+One deployment per storage kind serves both tests (starting the services is most of a test's time): the
+single-flight test runs SYNA's partitions, then the killed-run test runs SYNB's, whose code server it kills,
+so it comes last."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +50,12 @@ class Deployment:
     db_url: str  # the results database
     env: dict[str, str]
     sweeps: list[SweepConfig]
+    url: str = ""  # the webserver, once the services run
+    first_folds: dict[str, str] | None = None  # sweep -> its first fold id, loaded before the services
+
+    @property
+    def log(self) -> Path:
+        return self.dagster_home / "services.log"
 
     def defs(self, artifacts: Path | None = None, db_url: str | None = None) -> dg.Definitions:
         """The code location as the code server loads it (the same artifacts and results database)."""
@@ -65,10 +76,14 @@ def _raw_sweeps() -> list[dict]:
     return [small_raw_config(name="fixed", **common), small_raw_config(name="search", hpo=search, **common)]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def deployment(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
     """The shipped embedded dagster.yaml, with run monitoring polling every 2 s and, for PostgreSQL, the
-    instance's and the results' storage on the session's server."""
+    instance's and the results' storage on the session's server; every sweep's bars and folds loaded in
+    process, then the webserver and daemon started over it."""
+    tmp_path = tmp_path_factory.mktemp(f"queue_{request.param}")
     home, dagster_home, sweeps_dir = tmp_path / "home", tmp_path / "home" / "dagster", tmp_path / "sweeps"
     dagster_home.mkdir(parents=True)
     sweeps_dir.mkdir()
@@ -86,20 +101,28 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
         "CVN_SWEEPS_DIR": str(sweeps_dir),
     }
 
-    def deploy(db_url: str) -> Deployment:
+    @contextmanager
+    def deploy(db_url: str) -> Iterator[Deployment]:
         (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(instance_yaml))
         upgrade(db_url)
-        return Deployment(home, dagster_home, db_url, {**env, "CVN_DATABASE_URL": db_url}, configs)
+        deployment = Deployment(home, dagster_home, db_url, {**env, "CVN_DATABASE_URL": db_url}, configs)
+        with deployment.instance() as instance:
+            deployment.first_folds = _preload(deployment, instance)
+        with dagster_services(dagster_home, deployment.env, REPO / "workspace.yaml") as url:
+            deployment.url = url
+            yield deployment
 
     if request.param == "sqlite":
-        yield deploy(f"sqlite:///{home / 'results.db'}")
+        with deploy(f"sqlite:///{home / 'results.db'}") as deployment:
+            yield deployment
         return
     server = request.getfixturevalue("postgres_server")
     with fresh_database(server) as dagster_db, fresh_database(server) as results_db:
         instance_yaml["storage"] = {
             "postgres": {"postgres_url": dagster_db.replace("+psycopg://", "+psycopg2://")}
         }
-        yield deploy(results_db)
+        with deploy(results_db) as deployment:
+            yield deployment
 
 
 def _backfill(url: str, job: str, partition: str) -> str:
@@ -172,26 +195,23 @@ def test_two_launches_of_one_partition_run_one_after_the_other(
 ) -> None:
     """Each sweep's partition launched twice at once (fixed and search modes): the run queue's per-partition
     limit runs them one after the other; the study holds exactly n_trials; the rows are a clean run's."""
-    with deployment.instance() as instance:
-        folds = _preload(deployment, instance)
+    folds, log = deployment.first_folds or {}, deployment.log
     partitions = {"fixed": f"SYNA|{folds['fixed']}", "search": f"SYNA|{folds['search']}"}
-    log = deployment.dagster_home / "services.log"
-    with dagster_services(deployment.dagster_home, deployment.env, REPO / "workspace.yaml") as url:
-        for name, partition in partitions.items():
-            for _ in range(2):
-                _backfill(url, f"{name}_sweep", partition)
-        with deployment.instance() as instance:
+    for name, partition in partitions.items():
+        for _ in range(2):
+            _backfill(deployment.url, f"{name}_sweep", partition)
+    with deployment.instance() as instance:
 
-            def finished() -> list[dg.RunRecord] | None:
-                records = [
-                    r
-                    for r in instance.get_run_records()
-                    if r.dagster_run.job_name in ("fixed_sweep", "search_sweep")
-                ]
-                done = len(records) == 4 and all(r.dagster_run.is_finished for r in records)
-                return records if done else None
+        def finished() -> list[dg.RunRecord] | None:
+            records = [
+                r
+                for r in instance.get_run_records()
+                if r.dagster_run.job_name in ("fixed_sweep", "search_sweep")
+            ]
+            done = len(records) == 4 and all(r.dagster_run.is_finished for r in records)
+            return records if done else None
 
-            records = _wait_for("four runs", finished, 480, log)
+        records = _wait_for("four runs", finished, 480, log)
 
     assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records), log
     for name, config in zip(("fixed", "search"), deployment.sweeps, strict=True):
@@ -224,35 +244,33 @@ def test_a_run_whose_process_died_is_failed_and_requested_again(deployment: Depl
     fixed = deployment.sweeps[0]
     keys = Sweep.of(fixed).keys
     with deployment.instance() as instance:
-        fold = _preload(deployment, instance)["fixed"]
         ticks = Ticks(deployment.defs(), instance)
         ticks.at(dt.datetime.now(dt.UTC))  # the sensor's first evaluation: nothing is due yet
-    partition = f"SYNA|{fold}"
-    log = deployment.dagster_home / "services.log"
-    with dagster_services(deployment.dagster_home, deployment.env, REPO / "workspace.yaml") as url:
-        _backfill(url, keys.sweep_job, partition)
-        with deployment.instance() as instance:
+    partition = f"SYNB|{(deployment.first_folds or {})['fixed']}"  # never run: SYNA's ran before
+    log = deployment.log
+    _backfill(deployment.url, keys.sweep_job, partition)
+    with deployment.instance() as instance:
 
-            def worker() -> tuple[str, int] | None:
-                """The run once it runs (a run killed while STARTING fails on run monitoring's start timeout)."""
-                runs = instance.get_runs(
-                    dg.RunsFilter(job_name=keys.sweep_job, statuses=[dg.DagsterRunStatus.STARTED])
-                )
-                worker = recorded_worker(instance, runs[0].run_id) if runs else None
-                return (runs[0].run_id, worker[0]) if worker else None
-
-            run_id, pid = _wait_for("the run's start", worker, 240, log)
-            os.kill(_parent(pid), signal.SIGKILL)  # the code server that started the run...
-            os.kill(pid, signal.SIGKILL)  # ...and the run's own process
-            failed = _wait_for(
-                "the run marked failed",
-                lambda: (run := instance.get_run_by_id(run_id)) and run.status == dg.DagsterRunStatus.FAILURE,
-                120,
-                log,
+        def worker() -> tuple[str, int] | None:
+            """The run once it runs (a run killed while STARTING fails on run monitoring's start timeout)."""
+            runs = instance.get_runs(
+                dg.RunsFilter(job_name=keys.sweep_job, statuses=[dg.DagsterRunStatus.STARTED])
             )
-            assert failed
-            said = [r.event_log_entry.message for r in instance.get_records_for_run(run_id).records]
-            assert any(f"run worker process {pid} is gone" in m for m in said), said[-5:]
+            worker = recorded_worker(instance, runs[0].run_id) if runs else None
+            return (runs[0].run_id, worker[0]) if worker else None
+
+        run_id, pid = _wait_for("the run's start", worker, 240, log)
+        os.kill(_parent(pid), signal.SIGKILL)  # the code server that started the run...
+        os.kill(pid, signal.SIGKILL)  # ...and the run's own process
+        failed = _wait_for(
+            "the run marked failed",
+            lambda: (run := instance.get_run_by_id(run_id)) and run.status == dg.DagsterRunStatus.FAILURE,
+            120,
+            log,
+        )
+        assert failed
+        said = [r.event_log_entry.message for r in instance.get_records_for_run(run_id).records]
+        assert any(f"run worker process {pid} is gone" in m for m in said), said[-5:]
 
     with deployment.instance() as instance:
         ticks.instance = instance

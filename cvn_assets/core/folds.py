@@ -48,6 +48,15 @@ class Fold:
         return f"{self.label}_{_when(self.test_start)}"
 
     @property
+    def windows_id(self) -> str:
+        """The fold by its position and whole test window, `f003_2019-09-24_2019-12-23` (the partition key
+        before the short form): what names its Optuna studies and so seeds their samplers, so the key
+        shown in the UI can change without moving a study or changing a search's draws."""
+        start, end = self.test_start, self.test_end
+        fmt = _DATE if start == start.normalize() and end == end.normalize() else _DATE_TIME
+        return f"f{self.index:03d}_{start:{fmt}}_{end:{fmt}}"
+
+    @property
     def label(self) -> str:
         """The short name, `f03`: the fold's position in its plan (two digits at least)."""
         return f"f{self.index:02d}"
@@ -62,13 +71,6 @@ class Fold:
 
 def _when(ts: pd.Timestamp) -> str:
     return f"{ts:{_DATE if ts == ts.normalize() else _DATE_TIME}}"
-
-
-def _long_form(fold: Fold) -> str:
-    """The id this fold had before the short form: `f003_2019-09-24_2019-12-23`."""
-    start, end = fold.test_start, fold.test_end
-    fmt = _DATE if start == start.normalize() and end == end.normalize() else _DATE_TIME
-    return f"f{fold.index:03d}_{start:{fmt}}_{end:{fmt}}"
 
 
 def current_fold_id(fold_id: str) -> str:
@@ -149,7 +151,7 @@ def fold_from_id(
     if origin is None:
         origin = test_start - 2 * n.gap - n.validation - n.train - k * n.step
     fold = _fold_at(origin, k, settings.scheme, n)
-    if fold_id not in (fold.fold_id, _long_form(fold)) or (
+    if fold_id not in (fold.fold_id, fold.windows_id) or (
         settings.max_folds is not None and k >= settings.max_folds
     ):
         raise ConfigError(

@@ -32,6 +32,7 @@ from cvn_assets.store.writes import write_baselines, write_results
 
 # Plotted across partitions in the UI, per variant: `<variant>/<figure>`.
 KEY_FIGURES = ("auc_buy_test", "sortino_test", "expectancy_test", "n_trades_test")
+IN_UNITS = {"expectancy_test": ("expectancy_bps", 1e4)}  # figure -> (plotted name, scale): money in bps
 RESULTS_KIND = "sqlalchemy"  # the results database
 
 
@@ -41,7 +42,8 @@ def _key_figures(rows: list[dict[str, Any]], name_column: str, figures: tuple[st
         for figure in figures:
             value = row.get(figure)
             if value is not None and value == value:  # NULL and NaN have no point to plot
-                out[f"{row[name_column]}/{figure}"] = readable_values(value)
+                name, scale = IN_UNITS.get(figure, (figure, 1))
+                out[f"{row[name_column]}/{name}"] = readable_values(value * scale)
     return out
 
 

@@ -131,10 +131,13 @@ def build_perf_asset(sweep: Sweep) -> dg.AssetsDefinition:
         group_name=keys.group("operations"),
         kinds={"dagster"},
         deps=[keys.report],  # refreshed with the report, which closes each sweep
+        # On each cron tick whatever its dependency did (Dagster's on_cron would wait for the report).
         automation_condition=(
-            dg.AutomationCondition.on_cron(sweep.config.operations.cron, sweep.config.operations.timezone)
+            dg.AutomationCondition.cron_tick_passed(
+                sweep.config.operations.cron, sweep.config.operations.timezone
+            )
             | run_with_report(sweep)
-        ),
+        ).with_label("on the sweep's cron, or with the report"),
         description=f"Where sweep {sweep.name}'s time goes over the last {DEFAULT_WINDOW}: p50, p95 and max "
         "duration per asset and per model, run counts, and the share of run time outside the steps "
         "(Dagster's own overhead), read from the event log. Refreshed with the report after each sweep and on "

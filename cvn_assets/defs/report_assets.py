@@ -25,7 +25,7 @@ from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.equity_curves import CellEquity
 from cvn_assets.core.proxy_economy import SELECTION_METRICS, ProxyEconomyReport
 from cvn_assets.defs.keys import partition_key
-from cvn_assets.defs.metadata import readable, rows_table, step_peak_memory
+from cvn_assets.defs.metadata import rows_table, step_peak_memory
 from cvn_assets.defs.model_assets import variant_keys
 from cvn_assets.defs.resources import ReportFiles, ResultsStore
 from cvn_assets.defs.sweep import Sweep
@@ -36,6 +36,7 @@ from cvn_assets.report.page import ReportPage, build_page, png_data_uri, render_
 from cvn_assets.store.reports import sweep_rows
 
 MAX_TABLE_ROWS = 400  # per table in the UI; the HTML page has every row
+UI_FIGURE_WIDTH = 540  # pixels: the metadata value column beside the side panel at 1600 pixels
 # Narrow enough for the overview beside the other tables; MLflow's UI has the rest of each version.
 CHAMPION_COLUMNS = {
     "cost_bps": "trading cost per trade (bps); the alias is <sweep>-<cost>bps-champion",
@@ -82,11 +83,20 @@ def page_metadata(page: ReportPage, files: Publisher | None = None) -> dict[str,
         # The UI shows markdown over 1000 characters behind a link, which an inline PNG always is; a link
         # to the published file is shown inline.
         url = files.publish(page.sweep, png, ".png") if files else None
-        metadata[f"plot: {caption}"] = dg.MetadataValue.md(f"![{caption}]({url or png_data_uri(png)})")
+        if files is None or url is None:
+            metadata[f"plot: {caption}"] = dg.MetadataValue.md(f"![{caption}]({png_data_uri(png)})")
+            continue
+        from cvn_assets.report.plots import thumbnail  # matplotlib: only when a report is drawn
+
+        # Narrow enough for the metadata column (a wider image stretches it and cuts the verdicts off); a
+        # click opens the full size.
+        small = files.publish(page.sweep, thumbnail(png, UI_FIGURE_WIDTH), ".png")
+        metadata[f"plot: {caption}"] = dg.MetadataValue.md(f"[![{caption}]({small})]({url})")
     for row in page.report.overfitting.to_dict("records"):
         for figure in ("pbo_selected", "deflated_sharpe"):
             if row[figure] is not None and not pd.isna(row[figure]):
-                metadata[f"{figure}/{row['cost_bps']}bps"] = readable(float(row[figure]))
+                # A probability to four decimals: the Plots tab would print 3.4e-6 as 3.40000000E-6.
+                metadata[f"{figure}/{row['cost_bps']}bps"] = round(float(row[figure]), 4)
     if page.notes:
         metadata["notes"] = dg.MetadataValue.md("\n\n".join(page.notes))
     return metadata

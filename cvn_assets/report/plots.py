@@ -25,6 +25,20 @@ def _png(fig: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
+def thumbnail(png: bytes, width: int) -> bytes:
+    """`png` scaled down to `width` pixels (aspect kept; a narrower one as it is): what fits the UI's
+    metadata column beside its side panel, linked to the full size."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    if image.width <= width:
+        return png
+    scaled = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    scaled.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
 def _panels(n: int, *, share_y: bool = False) -> tuple[plt.Figure, list[plt.Axes]]:
     fig, axes = plt.subplots(1, n, figsize=(WIDTH_PER_PANEL * n, HEIGHT), squeeze=False, sharey=share_y)
     return fig, list(axes[0])
