@@ -74,9 +74,9 @@ def fold_update(instance: dg.DagsterInstance, sweep: Sweep) -> FoldUpdate:
         return FoldUpdate(SweepPlan(sweep.config, (), data.rejected | waiting), [])
     plan = plan_from_spans(sweep.config, data.spans, data.rejected)
     existing = instance.get_dynamic_partitions(sweep.keys.folds_partitions.name)
-    planned = set(plan.fold_ids)
+    known, planned = set(existing), set(plan.fold_ids)
     superseded = [k for k in existing if current_fold_id(k) != k and current_fold_id(k) in planned]
-    return FoldUpdate(plan, [f for f in plan.fold_ids if f not in set(existing)], superseded)
+    return FoldUpdate(plan, [f for f in plan.fold_ids if f not in known], superseded)
 
 
 def add_new_folds(instance: dg.DagsterInstance, sweep: Sweep) -> FoldUpdate:
