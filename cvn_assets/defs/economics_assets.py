@@ -22,6 +22,7 @@ from cvn_assets.harness.predictions import VariantPredictions
 from cvn_assets.report.partition_view import (
     BASELINE_COLUMNS,
     BASELINE_DESCRIPTIONS,
+    BPS,
     DESCRIPTIONS,
     VIEW_COLUMNS,
     baselines_view,
@@ -32,7 +33,7 @@ from cvn_assets.store.writes import write_baselines, write_results
 
 # Plotted across partitions in the UI, per variant: `<variant>/<figure>`.
 KEY_FIGURES = ("auc_buy_test", "sortino_test", "expectancy_test", "n_trades_test")
-IN_UNITS = {"expectancy_test": ("expectancy_bps", 1e4)}  # figure -> (plotted name, scale): money in bps
+IN_UNITS = {"expectancy_test": ("expectancy_bps", BPS)}  # figure -> (plotted name, scale): money in bps
 RESULTS_KIND = "sqlalchemy"  # the results database
 
 

@@ -17,6 +17,7 @@ from cvn_assets.core.proxy_economy import PICKED_ON
 # variant's own: random entries trading exactly as often as it does).
 BESIDE = ("buy_and_hold", "random")
 
+BPS = 1e4  # basis points in one unit of return
 # column -> (source column, scale, description with its unit)
 _COLUMNS: dict[str, tuple[str | None, float, str]] = {
     "variant": ("variant", 1.0, "model or ensemble"),
@@ -32,7 +33,7 @@ _COLUMNS: dict[str, tuple[str | None, float, str]] = {
         f"{b}_sortino": (None, 1.0, f"OOS sortino of the {b} baseline on the same cell and cost (a ratio)")
         for b in BESIDE
     },
-    "expectancy_bps": ("expectancy_test", 1e4, "OOS mean net return per trade, after costs (bps)"),
+    "expectancy_bps": ("expectancy_test", BPS, "OOS mean net return per trade, after costs (bps)"),
     "n_trades": ("n_trades_test", 1.0, "OOS trades (count)"),
     "win_rate_pct": ("win_rate_test", 100.0, "OOS share of trades that made money (%)"),
     "total_return_pct": ("total_return_test", 100.0, "OOS compounded return, after costs (%)"),
