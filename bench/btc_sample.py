@@ -88,7 +88,7 @@ def largest_btc_fold() -> tuple[SweepPlan, FoldDataset]:
     plan = plan_sweep(load_config())
     fold = plan.folds[-1]
     bars = steps.ohlcv(plan.config, "BTCUSD")
-    return plan, steps.fold_dataset(fold, steps.features(plan.config, "BTCUSD", fold, bars))
+    return plan, steps.cell_dataset(plan.config, "BTCUSD", fold, bars)
 
 
 def quick_fold(models: list[str] | None = None) -> tuple[SweepPlan, FoldDataset]:
@@ -101,7 +101,7 @@ def quick_fold(models: list[str] | None = None) -> tuple[SweepPlan, FoldDataset]
     plan = plan_sweep(parse_config(raw))
     fold = plan.folds[0]
     bars = steps.ohlcv(plan.config, "SYNA")
-    return plan, steps.fold_dataset(fold, steps.features(plan.config, "SYNA", fold, bars))
+    return plan, steps.cell_dataset(plan.config, "SYNA", fold, bars)
 
 
 def bench_fold(quick: bool) -> tuple[SweepPlan, FoldDataset]:

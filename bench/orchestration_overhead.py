@@ -90,7 +90,7 @@ def main() -> None:
         for crypto in plan.cryptos:
             bars = steps.ohlcv(cfg, crypto)
             for fold in plan.folds:
-                dataset = steps.fold_dataset(fold, steps.features(cfg, crypto, fold, bars))
+                dataset = steps.cell_dataset(cfg, crypto, fold, bars)
                 hps = steps.hyperparameters(cfg, Resolver(engine, environ={}))
                 models = {
                     m: steps.predictions(

@@ -78,6 +78,7 @@ def checked_sweep_definitions(sweep: Sweep, resources: dict[str, object]) -> dg.
     try:
         steps.model_names(sweep.config)  # the config keys first: they name what to fix
         steps.ensemble_names(sweep.config)
+        steps.feature_set_names(sweep.config)
         part = sweep_definitions(sweep)
         dg.Definitions.merge(part, dg.Definitions(resources=resources)).get_repository_def()
     except dg.DagsterError as exc:

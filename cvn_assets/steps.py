@@ -7,7 +7,8 @@ which is how the orchestration overhead is measured on identical work.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,17 +27,19 @@ from cvn_assets.core.baselines import (
     window_paths,
 )
 from cvn_assets.core.config import SweepConfig
-from cvn_assets.core.datasets import FoldDataset, LabeledFeatures, build_fold_dataset, label_features
+from cvn_assets.core.datasets import FeatureFrame, FoldDataset, build_fold_dataset, fold_span, label_features
 from cvn_assets.core.economics import variant_economics
 from cvn_assets.core.equity_curves import CellEquity, cell_equity
 from cvn_assets.core.errors import ConfigError, DataCoverageError
-from cvn_assets.core.features import compute_features
 from cvn_assets.core.folds import Fold, current_fold_id
 from cvn_assets.core.hashing import canonical_json
 from cvn_assets.core.labels import triple_barrier_labels
 from cvn_assets.core.loaders import load_ohlcv
 from cvn_assets.core.random_trades import TradePaths
 from cvn_assets.core.timeframes import bar_delta, bars_per_year
+from cvn_assets.core.variants import variant_label
+from cvn_assets.core.working_set import FeatureLayout
+from cvn_assets.features.registry import get_feature_set, registered_feature_sets
 from cvn_assets.harness.ensemble import combine_one
 from cvn_assets.harness.hpo import search, study_name
 from cvn_assets.harness.predictions import VariantPredictions, predict_splits
@@ -60,15 +63,106 @@ def ohlcv(cfg: SweepConfig, crypto: str) -> pd.DataFrame:
     return load_ohlcv(cfg, crypto)
 
 
-def features(cfg: SweepConfig, crypto: str, fold: Fold, bars: pd.DataFrame) -> LabeledFeatures:
-    needed_end = fold.test_end + cfg.purge_bars * bar_delta(cfg.timeframe)
-    if bars.index[0] > fold.train_start or bars.index[-1] + bar_delta(cfg.timeframe) < needed_end:
+def _require_cover(crypto: str, fold: Fold, bars: pd.DataFrame, end: pd.Timestamp, step: pd.Timedelta,
+                   what: str, fix: str) -> None:  # fmt: skip
+    if bars.index[0] > fold.train_start or bars.index[-1] + step < end:
         raise DataCoverageError(
-            f"{crypto}: its bars ({bars.index[0]} to {bars.index[-1]}) do not cover fold {fold.fold_id} "
-            f"({fold.train_start} to {needed_end} with the labels' horizon); re-materialize ohlcv[{crypto}] "
-            "with data that covers it"
+            f"{what} ({bars.index[0]} to {bars.index[-1]}) do not cover fold {fold.fold_id} of {crypto} "
+            f"({fold.train_start} to {end}); {fix}"
         )
-    feats, feature_set = compute_features(bars, cfg.features.windows)
+
+
+def feature_set_names(cfg: SweepConfig) -> list[str]:
+    """The configured feature sets; a name no plugin registers, a parameter it does not have, or a crypto it
+    requires that the universe lacks fails naming the config key."""
+    registered = registered_feature_sets()
+    for name, settings in cfg.feature_sets.items():
+        if name not in registered:
+            raise ConfigError(
+                f"feature_sets.{name}", f"no feature set registered as '{name}'; registered: {registered}"
+            )
+        spec = get_feature_set(name)
+        spec.resolve_params(settings.params, cfg.features.windows)
+        for crypto in cfg.universe:
+            absent = [c for c in spec.required_for(crypto) if c not in cfg.universe]
+            if absent:
+                raise ConfigError(
+                    f"feature_sets.{name}",
+                    f"{crypto} needs the bars of {absent}, which are not in the universe; add "
+                    f"{absent[0]} to universe or leave {name} out of feature_sets",
+                )
+    return list(cfg.feature_sets)
+
+
+def feature_set_params(cfg: SweepConfig, name: str) -> dict[str, Any]:
+    return get_feature_set(name).resolve_params(cfg.feature_sets[name].params, cfg.features.windows)
+
+
+def feature_hash(cfg: SweepConfig, name: str) -> str:
+    return get_feature_set(name).feature_hash(feature_set_params(cfg, name))
+
+
+def required_cryptos(cfg: SweepConfig, name: str, crypto: str) -> tuple[str, ...]:
+    """The other cryptos whose bars feature set `name` reads for `crypto`."""
+    return get_feature_set(name).required_for(crypto)
+
+
+def feature_layout(cfg: SweepConfig, crypto: str) -> FeatureLayout:
+    """What the sweep's feature sets load and train on for `crypto`: the working-set estimate's input."""
+    columns = {
+        name: len(get_feature_set(name).columns(feature_set_params(cfg, name), crypto))
+        for name in feature_set_names(cfg)
+    }
+    others = {c for name in columns for c in required_cryptos(cfg, name, crypto)}
+    pairs = tuple((m, n) for name, n in columns.items() for m in cfg.feature_set_models(name))
+    return FeatureLayout(1 + len(others), sum(columns.values()), pairs)
+
+
+def features(
+    cfg: SweepConfig,
+    feature_set: str,
+    crypto: str,
+    fold: Fold,
+    bars: pd.DataFrame,
+    others: Mapping[str, pd.DataFrame] | None = None,
+) -> FeatureFrame:
+    """One feature set's features of `crypto` over the fold's span, from its whole series (and the series
+    of the cryptos the set requires, which must cover the fold too)."""
+    others = dict(others or {})
+    step = bar_delta(cfg.timeframe)
+    spec = get_feature_set(feature_set)
+    for other in spec.required_for(crypto):
+        if other not in others:
+            raise DataCoverageError(
+                f"{crypto} fold {fold.fold_id}: feature set '{feature_set}' needs the bars of {other}; "
+                f"materialize ohlcv[{other}] first"
+            )
+        _require_cover(crypto, fold, others[other], fold.test_end, step, f"{other}'s bars for {feature_set}",
+                       f"re-materialize ohlcv[{other}] with data that covers it")  # fmt: skip
+    params = feature_set_params(cfg, feature_set)
+    frame = fold_span(spec.run(crypto, bars, params, others), fold)
+    # Past its own warm-up every feature must be defined: a NaN there means a required series has no bar
+    # (or no warmed-up feature) yet, and the fold would silently lose rows for every variant.
+    warmed = frame.loc[frame.index >= bars.index[min(spec.warmup(params), len(bars) - 1)]]
+    undefined = warmed.isna().any(axis=1)
+    if undefined.any():
+        at = warmed.index[int(np.argmax(undefined.to_numpy()))]
+        raise DataCoverageError(
+            f"{crypto} fold {fold.fold_id}: feature set '{feature_set}' is undefined at {at} (columns "
+            f"{sorted(warmed.columns[warmed.loc[at].isna()])[:3]}...): the bars of "
+            f"{list(spec.required_for(crypto)) or [crypto]} do not cover the fold with their warm-up"
+        )
+    return FeatureFrame(crypto, feature_set, frame, spec.feature_hash(params))
+
+
+def fold_dataset(
+    cfg: SweepConfig, crypto: str, fold: Fold, bars: pd.DataFrame, frames: Sequence[FeatureFrame]
+) -> FoldDataset:
+    """Labels over the crypto's whole series, every feature set's columns beside them, split into the
+    fold's windows: the one basis of the cell's variants and baselines."""
+    needed_end = fold.test_end + cfg.purge_bars * bar_delta(cfg.timeframe)
+    _require_cover(crypto, fold, bars, needed_end, bar_delta(cfg.timeframe), f"{crypto}: its bars",
+                   f"re-materialize ohlcv[{crypto}] with data that covers it")  # fmt: skip
     labels = triple_barrier_labels(
         bars,
         horizon=cfg.labels.horizon_bars,
@@ -76,11 +170,21 @@ def features(cfg: SweepConfig, crypto: str, fold: Fold, bars: pd.DataFrame) -> L
         stop_loss_atr=cfg.labels.stop_loss_atr,
         atr_window=cfg.labels.atr_window,
     )
-    return label_features(crypto, bars, feats, labels, feature_set.names, feature_set.feature_hash, fold)
+    return build_fold_dataset(label_features(crypto, bars, frames, labels, fold), fold)
 
 
-def fold_dataset(fold: Fold, labeled: LabeledFeatures) -> FoldDataset:
-    return build_fold_dataset(labeled, fold)
+def cell_dataset(
+    cfg: SweepConfig, crypto: str, fold: Fold, bars: Mapping[str, pd.DataFrame] | pd.DataFrame
+) -> FoldDataset:
+    """Every feature set of the sweep and the fold dataset of one cell, as the assets compute them: for
+    plain loops (benches, tests). `bars`: the crypto's bars, or bars by crypto when a set requires others."""
+    by_crypto = dict(bars) if isinstance(bars, Mapping) else {crypto: bars}
+    frames = [
+        features(cfg, name, crypto, fold, by_crypto[crypto],
+                 {c: by_crypto[c] for c in required_cryptos(cfg, name, crypto) if c in by_crypto})
+        for name in feature_set_names(cfg)
+    ]  # fmt: skip
+    return fold_dataset(cfg, crypto, fold, by_crypto[crypto], frames)
 
 
 def model_names(cfg: SweepConfig) -> list[str]:
@@ -111,6 +215,35 @@ def ensemble_names(cfg: SweepConfig) -> list[str]:
         for name, spec in registered.items()
         if all(m in cfg.models for m in spec.base_models)
         and (name not in cfg.ensembles or cfg.ensembles[name].enabled)
+    ]
+
+
+def feature_set_ensembles(cfg: SweepConfig, feature_set: str) -> list[str]:
+    """The active ensembles whose base models all train on `feature_set`."""
+    models = set(cfg.feature_set_models(feature_set))
+    registered = registered_ensembles()
+    return [e for e in ensemble_names(cfg) if set(registered[e].base_models) <= models]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A model or an ensemble on one feature set: one result row per cell and cost."""
+
+    name: str
+    feature_set: str
+    is_ensemble: bool
+
+    @property
+    def label(self) -> str:
+        return variant_label(self.name, self.feature_set)
+
+
+def variants(cfg: SweepConfig) -> list[Variant]:
+    """Every variant of the sweep: each feature set's models, then each feature set's ensembles."""
+    sets = feature_set_names(cfg)
+    model_names(cfg)
+    return [Variant(m, fs, False) for fs in sets for m in cfg.feature_set_models(fs)] + [
+        Variant(e, fs, True) for fs in sets for e in feature_set_ensembles(cfg, fs)
     ]
 
 
@@ -157,7 +290,14 @@ def train_model(
             hp,
             cfg.hpo,
             storage_url=storage_url,
-            name=study_name(cfg.run_id, dataset.crypto, dataset.fold.windows_id, hp, dataset.data_hash),
+            name=study_name(
+                cfg.run_id,
+                dataset.crypto,
+                dataset.fold.windows_id,
+                hp,
+                dataset.data_hash,
+                dataset.feature_set,
+            ),
             seed=cfg.seed,
             threads=threads or default_threads(cfg),
             class_balance=cfg.harness.class_balance,
@@ -280,6 +420,7 @@ def result_rows(
         row["n_trades_val"], row["n_trades_test"] = int(row["n_trades_val"]), int(row["n_trades_test"])
         row.update(
             variant=v.variant,
+            feature_set=v.feature_set,
             model_hyperparams=canonical_json(v.hyperparams) if v.hyperparams else None,
             feature_hash=v.feature_hash,
             optuna_trial_id=v.optuna_trial_id,

@@ -43,12 +43,13 @@ def result_row(
     fold_id: str = "f000",
     cost_bps: int = 10,
     value: float = 0.5,
+    feature_set: str = "base",
 ) -> dict[str, Any]:
     metrics = {
         f"{m}{s}": (7 if m == "n_trades" else value) for m in RESULT_METRICS for s in ("_val", "_test")
     }
     metrics.update({c: (7.0 if "n_trades" in c else value / 2) for c in MATCHED_COLUMNS})
-    return {**_common(crypto, fold_id, cost_bps), **metrics, "variant": variant,
+    return {**_common(crypto, fold_id, cost_bps), **metrics, "variant": variant, "feature_set": feature_set,
             "model_hyperparams": '{"max_depth":3}', "feature_hash": "feat123", "optuna_trial_id": None}  # fmt: skip
 
 

@@ -80,7 +80,7 @@ def test_scheduled_refresh_requests_missing_and_stale_partitions_in_batches(
         return build_definitions([config], artifacts_dir=tmp_path / "artifacts", results_store=store)
 
     defs = definitions()
-    ohlcv, features = keys.ohlcv.to_user_string(), keys.features.to_user_string()
+    ohlcv, features = keys.ohlcv.to_user_string(), keys.features("base").to_user_string()
     economics = keys.economics(config.costs_bps[0]).to_user_string()
     perf, refreshed = keys.perf.to_user_string(), {"(unpartitioned)"}  # sweep_perf: on every cron tick
     report = keys.report.to_user_string()  # once every partition exists, and again when one changes

@@ -214,7 +214,7 @@ def test_rejected_data_materializes_nothing_downstream(tmp_path: Path) -> None:
         assert list(report.failed) == ["ohlcv[BADX]"]
         assert "bad_bars.csv" in report.failed["ohlcv[BADX]"] and "row 7" in report.failed["ohlcv[BADX]"]
         assert "high is below max(open, close)" in report.failed["ohlcv[BADX]"]
-        materialized = instance.get_materialized_partitions(_keys(plan).features)
+        materialized = instance.get_materialized_partitions(_keys(plan).features("base"))
         assert materialized and not any(p.startswith("BADX") for p in materialized)
         # Even a run that targets the rejected crypto directly cannot build on it.
         job = _defs(plan, db_url, tmp_path).resolve_job_def(_keys(plan).sweep_job)
@@ -280,7 +280,7 @@ def test_graph_shape(small_plan: SweepPlan, tmp_path: Path) -> None:
     defs = _defs(small_plan, f"sqlite:///{tmp_path / 'r.db'}", tmp_path)
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
     assert keys == {
-        "tiny/ohlcv", "tiny/features", "tiny/fold_dataset", "tiny/hyperparameters", "tiny/model/xgboost_model",
+        "tiny/ohlcv", "tiny/features/base_features", "tiny/fold_dataset", "tiny/hyperparameters", "tiny/model/xgboost_model",
         "tiny/predictions/xgboost_predictions", "tiny/baselines/baselines_0bps", "tiny/baselines/baselines_10bps",
         "tiny/economics/economics_0bps", "tiny/economics/economics_10bps", "tiny/results_store",
         "tiny/sweep_perf", "tiny/proxy_economy_report",
@@ -290,7 +290,7 @@ def test_graph_shape(small_plan: SweepPlan, tmp_path: Path) -> None:
     economics = _keys(small_plan).economics(10)
     spec = defs.resolve_assets_def(economics).specs_by_key[economics]
     assert _keys(small_plan).baselines(10) in {d.asset_key for d in spec.deps}
-    partitions = defs.resolve_assets_def(_keys(small_plan).features).partitions_def
+    partitions = defs.resolve_assets_def(_keys(small_plan).features("base")).partitions_def
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     assert [d.name for d in partitions.partitions_defs] == ["crypto", "fold"]
     assert isinstance(partitions.partitions_defs[1].partitions_def, dg.DynamicPartitionsDefinition)

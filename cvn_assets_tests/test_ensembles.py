@@ -40,9 +40,7 @@ def btc_plan() -> SweepPlan:
 
 def test_each_ensemble_combines_stored_predictions(btc_plan: SweepPlan) -> None:
     bars = steps.ohlcv(btc_plan.config, "BTCUSD")
-    dataset = steps.fold_dataset(
-        btc_plan.folds[0], steps.features(btc_plan.config, "BTCUSD", btc_plan.folds[0], bars)
-    )
+    dataset = steps.cell_dataset(btc_plan.config, "BTCUSD", btc_plan.folds[0], bars)
     hps = steps.hyperparameters(btc_plan.config, Resolver(None))  # from the environment (conftest)
     base = {
         m: steps.predictions(steps.train_model(btc_plan.config, m, dataset, hps[m]), dataset)

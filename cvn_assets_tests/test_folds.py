@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from cvn_assets.core.config import FoldSettings, load_config, parse_config
-from cvn_assets.core.datasets import build_fold_dataset, label_features
+from cvn_assets.core.datasets import FeatureFrame, build_fold_dataset, label_features
 from cvn_assets.core.features import compute_features
 from cvn_assets.core.folds import plan_folds
 from cvn_assets.core.labels import triple_barrier_labels
@@ -66,7 +66,10 @@ def test_no_training_label_reaches_into_validation_or_test(crypto: str) -> None:
                                    stop_loss_atr=config.labels.stop_loss_atr, atr_window=config.labels.atr_window)  # fmt: skip
     for fold in plan.folds:
         ds = build_fold_dataset(
-            label_features(crypto, bars, feats, labels, fs.names, fs.feature_hash, fold), fold
+            label_features(
+                crypto, bars, [FeatureFrame(crypto, "base", feats, fs.feature_hash)], labels, fold
+            ),
+            fold,
         )
         assert ds.train["label_end"].max() < fold.val_start
         assert ds.validation["label_end"].max() < fold.test_start
@@ -89,7 +92,10 @@ def test_fold_dataset_hash_is_deterministic_and_content_sensitive() -> None:
         feats, fs = compute_features(frame, config.features.windows)
         labels = triple_barrier_labels(frame, horizon=12, take_profit_atr=2, stop_loss_atr=1, atr_window=12)
         return build_fold_dataset(
-            label_features("SYNA", frame, feats, labels, fs.names, fs.feature_hash, fold), fold
+            label_features(
+                "SYNA", frame, [FeatureFrame("SYNA", "base", feats, fs.feature_hash)], labels, fold
+            ),
+            fold,
         )
 
     assert dataset(bars).data_hash == dataset(bars.copy()).data_hash

@@ -33,7 +33,7 @@ SEED, THREADS = 7, 2
 def dataset() -> FoldDataset:
     plan = plan_sweep(parse_config(small_raw_config()))
     bars = steps.ohlcv(plan.config, "SYNA")
-    return steps.fold_dataset(plan.folds[1], steps.features(plan.config, "SYNA", plan.folds[1], bars))
+    return steps.cell_dataset(plan.config, "SYNA", plan.folds[1], bars)
 
 
 def _train(name: str, dataset: FoldDataset, **harness: object):  # noqa: ANN202

@@ -36,7 +36,7 @@ SETTINGS = HpoSettings(
 def dataset() -> FoldDataset:
     plan = plan_sweep(parse_config(small_raw_config()))
     bars = steps.ohlcv(plan.config, "SYNA")
-    return steps.fold_dataset(plan.folds[1], steps.features(plan.config, "SYNA", plan.folds[1], bars))
+    return steps.cell_dataset(plan.config, "SYNA", plan.folds[1], bars)
 
 
 def searched(model: str) -> ModelHyperparams:

@@ -373,7 +373,7 @@ def test_launch_run_creates_the_sized_job_and_keeps_a_persons_config(instance: d
     run = a_run(
         instance,
         {"dagster/partition": partition},
-        asset_selection=frozenset({dg.AssetKey(["large", "features"])}),
+        asset_selection=frozenset({dg.AssetKey(["large", "features", "base_features"])}),
     )
     launcher.launch_run(LaunchRunContext(run, None))
     (job,) = recorder.jobs

@@ -19,10 +19,11 @@ ALLOWED: dict[str, set[str]] = {
     "hyperparams": {"core", "harness", "store"},
     "report": {"core"},
     "artifacts": {"core", "harness", "hyperparams"},  # the stored formats of what assets hand on
-    "steps": {"core", "harness", "hyperparams", "store", "version"},
+    "features": {"core", "harness"},  # the plugin discovery the models' registry runs
+    "steps": {"core", "features", "harness", "hyperparams", "store", "version"},
     "version": {"core"},
 }
-DAGSTER_FREE = ("core", "store", "harness", "hyperparams", "report", "steps", "artifacts")
+DAGSTER_FREE = ("core", "store", "harness", "hyperparams", "report", "steps", "artifacts", "features")
 
 
 def _layer(path: Path, package: Path) -> str:

@@ -149,7 +149,7 @@ def test_migration_0004_records_the_fee_and_leaves_unknown_slippage_null(
         old = {
             k: v
             for k, v in result_row("xgboost", cost_bps=25).items()
-            if k not in ("fee_bps", "slippage_bps") and not k.startswith("random_matched_")
+            if k not in ("fee_bps", "slippage_bps", "feature_set") and not k.startswith("random_matched_")
         }
         conn.execute(sa.insert(sa.table("finetune_results", *map(sa.column, old))).values(old))
     command.upgrade(config, "head")
@@ -165,7 +165,11 @@ def test_migration_0005_leaves_the_matched_baseline_of_older_rows_null(
     config = alembic_config(db_url)
     command.downgrade(config, "0004")
     with engine.begin() as conn:
-        old = {k: v for k, v in result_row("xgboost").items() if not k.startswith("random_matched_")}
+        old = {
+            k: v
+            for k, v in result_row("xgboost").items()
+            if not k.startswith("random_matched_") and k != "feature_set"
+        }
         conn.execute(sa.insert(sa.table("finetune_results", *map(sa.column, old))).values(old))
     command.upgrade(config, "head")
     stored = _rows(engine, finetune_results)[0]
@@ -187,7 +191,7 @@ def test_the_realized_fills_migration_leaves_rows_assumed_and_its_downgrade_neve
     command.downgrade(config, fills_revision.down_revision)
     assert "realized_fills" not in sa.inspect(engine).get_table_names()
     with engine.begin() as conn:
-        old = result_row("xgboost", crypto="BTCUSD")
+        old = _before_feature_sets(result_row("xgboost", crypto="BTCUSD"))
         conn.execute(sa.insert(sa.table("finetune_results", *map(sa.column, old))).values(old))
     command.upgrade(config, "head")
     stored = _rows(engine, finetune_results)[0]
@@ -204,6 +208,43 @@ def test_the_realized_fills_migration_leaves_rows_assumed_and_its_downgrade_neve
     command.upgrade(config, "head")
 
 
+def _before_feature_sets(row: dict) -> dict:
+    """A result row as it was written before migration 0008 added feature_set."""
+    return {k: v for k, v in row.items() if k != "feature_set"}
+
+
+def test_rows_written_before_feature_sets_read_as_base_and_a_partition_holds_every_set(
+    db_url: str, engine: sa.Engine
+) -> None:
+    config = alembic_config(db_url)
+    script = ScriptDirectory.from_config(config)
+    feature_sets = next(r for r in script.walk_revisions() if r.path.endswith("_feature_set_column.py"))
+    command.downgrade(config, feature_sets.down_revision)
+    old = _before_feature_sets(result_row("xgboost"))
+    with engine.begin() as conn:
+        conn.execute(sa.insert(sa.table("finetune_results", *map(sa.column, old))).values(old))
+    command.upgrade(config, "head")
+    assert [r["feature_set"] for r in _rows(engine, finetune_results)] == ["base"]
+    # The same model on two feature sets: two rows of one partition, both replaced by a re-run.
+    rows = [result_row("xgboost"), result_row("xgboost", feature_set="btc_overlay", value=0.7)]
+    write_results(engine, scope(), rows)
+    stored = _rows(engine, finetune_results)
+    assert sorted((r["feature_set"], r["sortino_test"]) for r in stored) == [
+        ("base", 0.5),
+        ("btc_overlay", 0.7),
+    ]
+    write_results(engine, scope(), rows[1:])  # a re-run without base: its row goes
+    assert [r["feature_set"] for r in _rows(engine, finetune_results)] == ["btc_overlay"]
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.insert(finetune_results).values(rows[1]))
+    write_results(engine, scope(), rows)
+    command.downgrade(config, feature_sets.down_revision)  # the old key holds one set: base's rows stay
+    with engine.connect() as conn:
+        kept = conn.execute(sa.text("select variant, sortino_test from finetune_results")).all()
+    assert [tuple(r) for r in kept] == [("xgboost", 0.5)]
+    command.upgrade(config, "head")
+
+
 def test_the_short_fold_id_migration_renames_stored_rows_and_the_store_reads_either_form(
     db_url: str, engine: sa.Engine
 ) -> None:
@@ -216,7 +257,7 @@ def test_the_short_fold_id_migration_renames_stored_rows_and_the_store_reads_eit
     long_id = "f003_2024-03-01_2024-03-21"  # START and END of store_rows
     with engine.begin() as conn:
         for table, row in (
-            ("finetune_results", result_row("xgboost", fold_id=long_id)),
+            ("finetune_results", _before_feature_sets(result_row("xgboost", fold_id=long_id))),
             ("finetune_baselines", baseline_row("random", fold_id=long_id)),
             ("finetune_baselines", baseline_row("naive", fold_id="f000")),  # not of the long form: kept
         ):

@@ -85,21 +85,23 @@ def test_code_versions_follow_the_code_that_computes_each_asset(
             _edited(patch, tmp_path, "cvn_assets.core.features")
             edited = sweep_defs(config, db_url, tmp_path)
             statuses = _statuses(edited, instance, syna_part)
-            assert statuses[keys.features.to_user_string()] == StaleStatus.STALE
+            assert statuses[keys.features("base").to_user_string()] == StaleStatus.STALE
             assert statuses[keys.economics(10).to_user_string()] == StaleStatus.STALE
             assert statuses[keys.hyperparameters.to_user_string()] == StaleStatus.FRESH
 
         # New bars for BARS: only BARS's partitions turn stale.
         bars.to_csv(path, index=False)
         load_bars(defs, config, instance, "BARS")
-        assert _statuses(defs, instance, bars_part)[keys.features.to_user_string()] == StaleStatus.STALE
+        assert (
+            _statuses(defs, instance, bars_part)[keys.features("base").to_user_string()] == StaleStatus.STALE
+        )
         assert set(_statuses(defs, instance, syna_part).values()) == {StaleStatus.FRESH}
         # Re-materializing the features and the dataset: same rows, same data versions, the models stay fresh.
         job = defs.resolve_job_def(keys.sweep_job)
         assert job.execute_in_process(
             partition_key=dg.MultiPartitionKey({"crypto": "BARS", "fold": plan.fold_ids[0]}),
             instance=instance,
-            asset_selection=[keys.features, keys.fold_dataset],
+            asset_selection=[keys.features("base"), keys.fold_dataset],
         ).success
         assert set(_statuses(defs, instance, bars_part).values()) == {StaleStatus.FRESH}
 
@@ -113,7 +115,7 @@ def test_every_process_computes_the_same_code_versions() -> None:
         "from cvn_assets.defs.sweep import Sweep\n"
         "from cvn_assets_tests.conftest import small_raw_config\n"
         "cv = Sweep.of(parse_config(small_raw_config())).code_versions\n"
-        "print(cv.features, cv.model('xgboost'), cv.baselines, cv.economics, cv.report)\n"
+        "print(cv.features('base'), cv.model('xgboost'), cv.baselines, cv.economics, cv.report)\n"
     )
     printed = {
         subprocess.run(

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from cvn_assets.core.config import load_config
+from cvn_assets import steps
+from cvn_assets.core.config import DEFAULT_CONFIG_PATH, SweepConfig, load_config, parse_config
 from cvn_assets.core.features import compute_features
 from cvn_assets.core.peak_memory import current_rss, measure_peak, process_peak, read_peak, reset_peak
 from cvn_assets.core.sweep_plan import fold_of
@@ -20,6 +22,7 @@ from cvn_assets.core.working_set import (
     MODEL_CELL_BYTES,
     MODEL_FIXED_BYTES,
     RUN_FIXED_BYTES,
+    FeatureLayout,
     RunShape,
     bars_shape,
     estimate_working_set,
@@ -64,12 +67,46 @@ def test_each_part_is_rows_times_columns_times_bytes() -> None:
     assert ws.total_gib == pytest.approx(ws.total / GIB)
 
 
-def test_a_second_asset_doubles_what_is_loaded_and_featurized_only() -> None:
+def test_a_second_asset_doubles_what_is_loaded_and_its_columns_what_is_featurized() -> None:
     one = RunShape(200_000, 200_000, 150_000, 120_000, 17, ("xgboost",))
-    two = RunShape(200_000, 200_000, 150_000, 120_000, 17, ("xgboost",), n_assets=2)
+    two = RunShape(200_000, 200_000, 150_000, 120_000, 34, ("xgboost",), n_assets=2)
     a, b = estimate_working_set(one), estimate_working_set(two)
-    assert (b.bars, b.features) == (2 * a.bars, 2 * a.features)
-    assert (b.dataset, b.models, b.run, b.interpreter) == (a.dataset, a.models, a.run, a.interpreter)
+    assert b.bars == 2 * a.bars
+    assert b.features == round(FRAME_PASSES * 200_000 * (34 + 6) * 8)
+    assert b.models == 2 * a.models and (b.run, b.interpreter) == (a.run, a.interpreter)
+
+
+def _with_feature_sets(feature_sets: object, **more: object) -> SweepConfig:
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    return parse_config(raw | {"feature_sets": feature_sets, **more})
+
+
+def test_the_btc_overlay_estimates_about_twice_base_at_the_same_size() -> None:
+    base, overlay = _with_feature_sets(["base"]), _with_feature_sets(["btc_overlay"])
+    fold = fold_of(base, DEMO_FOLD)
+    for crypto in ("SYNA", "SYNB"):
+        layout = steps.feature_layout(overlay, crypto)
+        assert (layout.n_assets, layout.n_features) == (2, 34)
+        assert [n for _, n in layout.model_features] == [34] * 4
+        big = 1_500_000 * 60  # bars recorded: the old system's minute series
+        ratio = (
+            estimate_working_set(fold_shape(overlay, fold, big, layout)).total
+            / estimate_working_set(fold_shape(base, fold, big, steps.feature_layout(base, crypto))).total
+        )
+        assert 1.7 < ratio < 2.1
+    # BTC itself: the overlay equals base (the same columns, one series).
+    assert steps.feature_layout(overlay, "BTCUSD") == steps.feature_layout(base, "BTCUSD")
+
+
+def test_a_second_feature_set_counts_its_own_columns_for_its_own_models() -> None:
+    cfg = _with_feature_sets({"base": {}, "btc_overlay": {"models": ["logreg"]}})
+    layout = steps.feature_layout(cfg, "SYNA")
+    assert layout == FeatureLayout(
+        2, 17 + 34, (("xgboost", 17), ("lightgbm", 17), ("catboost", 17), ("logreg", 17), ("logreg", 34))
+    )
+    shape = fold_shape(cfg, fold_of(cfg, DEMO_FOLD), 20_111, layout)
+    assert shape.models == ("xgboost", "lightgbm", "catboost", "logreg", "logreg")
+    assert shape.model_features == (17, 17, 17, 17, 34)
 
 
 def test_the_demo_fold_shape_comes_from_its_windows() -> None:

@@ -4,7 +4,7 @@ structured fields, the library versions that wrote it) beside its data files.
 | value                       | files                                                               |
 |-----------------------------|---------------------------------------------------------------------|
 | bars (DataFrame)            | frame.parquet                                                       |
-| LabeledFeatures             | frame.parquet                                                       |
+| FeatureFrame                | frame.parquet                                                       |
 | FoldDataset                 | train.parquet, validation.parquet, test.parquet                     |
 | hyperparameters             | the manifest only                                                   |
 | TrainedArtifact             | model.<ubj/txt/cbm/skops>, calibrator.skops, [meta_model.skops], probabilities.parquet |
@@ -24,7 +24,8 @@ import pandas as pd
 
 from cvn_assets.artifacts.json_values import dumps, from_json_value, loads, to_json_value
 from cvn_assets.artifacts.location import ArtifactFolder
-from cvn_assets.core.datasets import SPLITS, FoldDataset, LabeledFeatures
+from cvn_assets.core.config import BASE_FEATURE_SET
+from cvn_assets.core.datasets import SPLITS, FeatureColumns, FeatureFrame, FoldDataset
 from cvn_assets.core.folds import Fold
 from cvn_assets.harness.contracts import (
     DatasetShape,
@@ -81,22 +82,15 @@ def _write_frame(folder: ArtifactFolder, frame: pd.DataFrame) -> dict[str, Any]:
     return {"files": [FRAME], "rows": len(frame), "columns": len(frame.columns)}
 
 
-def _write_labeled(folder: ArtifactFolder, value: LabeledFeatures) -> dict[str, Any]:
+def _write_features(folder: ArtifactFolder, value: FeatureFrame) -> dict[str, Any]:
     folder.write_frame(FRAME, value.frame)
-    fields = {
-        "crypto": value.crypto,
-        "feature_names": value.feature_names,
-        "feature_hash": value.feature_hash,
-    }
+    fields = {"crypto": value.crypto, "feature_set": value.feature_set, "feature_hash": value.feature_hash}
     return {"files": [FRAME], "rows": len(value.frame), **fields}
 
 
-def _read_labeled(folder: ArtifactFolder, manifest: dict[str, Any]) -> LabeledFeatures:
-    return LabeledFeatures(
-        manifest["crypto"],
-        folder.read_frame(FRAME),
-        tuple(manifest["feature_names"]),
-        manifest["feature_hash"],
+def _read_features(folder: ArtifactFolder, manifest: dict[str, Any]) -> FeatureFrame:
+    return FeatureFrame(
+        manifest["crypto"], manifest["feature_set"], folder.read_frame(FRAME), manifest["feature_hash"]
     )
 
 
@@ -112,6 +106,7 @@ def _write_dataset(folder: ArtifactFolder, value: FoldDataset) -> dict[str, Any]
         "feature_names": value.feature_names,
         "feature_hash": value.feature_hash,
         "data_hash": value.data_hash,
+        "feature_sets": value.feature_sets,
     }
 
 
@@ -122,6 +117,7 @@ def _read_dataset(folder: ArtifactFolder, manifest: dict[str, Any]) -> FoldDatas
         feature_names=tuple(manifest["feature_names"]),
         feature_hash=manifest["feature_hash"],
         data_hash=manifest["data_hash"],
+        feature_sets=from_json_value(tuple[FeatureColumns, ...], manifest.get("feature_sets", [])),
         **{split: folder.read_frame(f"{split}.parquet") for split in SPLITS},
     )
 
@@ -171,6 +167,7 @@ def _write_predictions(folder: ArtifactFolder, value: VariantPredictions) -> dic
         k: getattr(value, k)
         for k in (
             "variant",
+            "feature_set",
             "threshold",
             "hyperparams",
             "optuna_trial_id",
@@ -188,6 +185,7 @@ def _read_predictions(folder: ArtifactFolder, manifest: dict[str, Any]) -> Varia
     validation, test = _read_probabilities(folder)
     return VariantPredictions(
         variant=manifest["variant"],
+        feature_set=manifest.get("feature_set", BASE_FEATURE_SET),
         threshold=float(manifest["threshold"]),
         hyperparams=manifest["hyperparams"],
         optuna_trial_id=manifest["optuna_trial_id"],
@@ -298,7 +296,7 @@ def _read_trained(folder: ArtifactFolder, manifest: dict[str, Any]) -> TrainedAr
 
 CODECS = (
     Codec("frame", lambda v: isinstance(v, pd.DataFrame), _write_frame, lambda f, m: f.read_frame(FRAME)),
-    Codec("labeled_features", lambda v: isinstance(v, LabeledFeatures), _write_labeled, _read_labeled),
+    Codec("feature_frame", lambda v: isinstance(v, FeatureFrame), _write_features, _read_features),
     Codec("fold_dataset", lambda v: isinstance(v, FoldDataset), _write_dataset, _read_dataset),
     Codec("hyperparameters", _is_hyperparameters, _write_hyperparameters, _read_hyperparameters),
     Codec("trained_model", lambda v: isinstance(v, TrainedArtifact), _write_trained, _read_trained),

@@ -97,6 +97,22 @@ class FeatureSettings(_Strict):
     windows: list[Annotated[int, Field(ge=2)]] = Field(default_factory=lambda: [6, 24, 72], min_length=1)
 
 
+BASE_FEATURE_SET = "base"
+
+
+class FeatureSetSettings(_Strict):
+    """A feature set of the sweep (`features/sets/`): which models train on it and its parameters."""
+
+    # Default: every configured model (and so every ensemble over them) takes this feature set.
+    models: list[str] | None = Field(None, min_length=1)
+    # Overrides of the feature set's declared parameters (`windows` defaults to features.windows).
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _default_feature_sets() -> dict[str, FeatureSetSettings]:
+    return {BASE_FEATURE_SET: FeatureSetSettings()}
+
+
 class LabelSettings(_Strict):
     horizon_bars: int = Field(24, ge=1)
     take_profit_atr: float = Field(2.0, gt=0)
@@ -246,6 +262,11 @@ class SweepConfig(_Strict):
     universe: dict[Annotated[str, Field(pattern=r"^[A-Z0-9_]{2,20}$")], Source] = Field(min_length=1)
     data: DataSettings = DataSettings()
     features: FeatureSettings = FeatureSettings()
+    # A sweep factor: every (feature set, model) pair is a variant. A list of names, or a mapping of names
+    # to FeatureSetSettings (to give a set to some models only, or to set its parameters).
+    feature_sets: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,30}$")], FeatureSetSettings] = Field(
+        default_factory=_default_feature_sets, min_length=1
+    )
     labels: LabelSettings = LabelSettings()
     folds: FoldSettings = FoldSettings()
     models: dict[str, ModelSettings] = Field(min_length=1)
@@ -266,6 +287,24 @@ class SweepConfig(_Strict):
     def _bare_model_names(cls, value: Any) -> Any:
         # `xgboost:` with nothing under it means "this model, with the sweep's HPO mode".
         return {k: v if v is not None else {} for k, v in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("feature_sets", mode="before")
+    @classmethod
+    def _feature_set_names(cls, value: Any) -> Any:
+        # `feature_sets: [base, btc_overlay]` means each with every model and its default parameters.
+        if isinstance(value, list):
+            if len(set(map(str, value))) != len(value):
+                raise ValueError("feature sets must be unique")
+            return {name: {} for name in value}
+        return {k: v if v is not None else {} for k, v in value.items()} if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _feature_set_models_configured(self) -> SweepConfig:
+        for name, settings in self.feature_sets.items():
+            missing = [m for m in settings.models or () if m not in self.models]
+            if missing:
+                raise ValueError(f"feature_sets.{name}.models: {missing} are not configured under models")
+        return self
 
     @field_validator("costs_bps")
     @classmethod
@@ -304,7 +343,10 @@ class SweepConfig(_Strict):
     @property
     def fingerprint(self) -> str:
         # What the rows depend on: the schedule (operations) does not change a result.
-        return fingerprint(self.model_dump(mode="json", exclude={"operations"}), length=12)
+        # Nor does listing the default feature set: a sweep written before feature sets keeps its run_id.
+        default_sets = self.feature_sets == _default_feature_sets()
+        exclude = {"operations", "feature_sets"} if default_sets else {"operations"}
+        return fingerprint(self.model_dump(mode="json", exclude=exclude), length=12)
 
     @property
     def run_id(self) -> str:
@@ -313,6 +355,11 @@ class SweepConfig(_Strict):
     @property
     def purge_bars(self) -> int:
         return self.folds.purge_bars if self.folds.purge_bars is not None else self.labels.horizon_bars
+
+    def feature_set_models(self, feature_set: str) -> list[str]:
+        """The models that train on a feature set, in the order of `models`."""
+        chosen = self.feature_sets[feature_set].models
+        return [m for m in self.models if chosen is None or m in chosen]
 
     def hpo_mode(self, model: str) -> HpoMode:
         return self.models[model].hpo or self.hpo.mode
@@ -336,6 +383,9 @@ def parse_config(raw: Any, source: str = "<config>") -> SweepConfig:
         key = _dotted(first["loc"])
         if first["type"] == "value_error" and "purge_bars" in first["msg"]:
             key = "folds.purge_bars"
+        if first["type"] == "value_error" and "Value error, feature_sets." in first["msg"]:
+            key, _, rest = first["msg"].removeprefix("Value error, ").partition(": ")
+            first["msg"] = f"Value error, {rest}"
         for named in ("features.windows", "labels.atr_window"):
             if first["type"] == "value_error" and f"Value error, {named}: " in first["msg"]:
                 key = named

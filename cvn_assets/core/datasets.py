@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from cvn_assets.core.errors import DatasetError
 from cvn_assets.core.folds import Fold
-from cvn_assets.core.hashing import canonical_json, frame_digest
+from cvn_assets.core.hashing import canonical_json, fingerprint, frame_digest
 from cvn_assets.core.labels import LABEL_COLUMNS
 
 SPLITS = ("train", "validation", "test")
@@ -18,17 +19,48 @@ MARKET_COLUMNS = ["close", "bar"]
 
 
 @dataclass(frozen=True)
-class LabeledFeatures:
-    """Features and labels of one crypto over one fold's span: the `features` asset's value."""
+class FeatureFrame:
+    """One feature set's features of one crypto over one fold's span: a `features/<set>` asset's value."""
 
     crypto: str
-    frame: pd.DataFrame  # feature columns, LABEL_COLUMNS and MARKET_COLUMNS, indexed by timestamp
-    feature_names: tuple[str, ...]
+    feature_set: str
+    frame: pd.DataFrame  # the feature columns, indexed by timestamp
+    feature_hash: str
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(self.frame.columns)
+
+
+@dataclass(frozen=True)
+class FeatureColumns:
+    """Which columns of a fold dataset one feature set contributed, and its hash."""
+
+    feature_set: str
+    names: tuple[str, ...]
     feature_hash: str
 
 
 @dataclass(frozen=True)
+class LabeledFeatures:
+    """Every feature set's features and the labels of one crypto over one fold's span, joined."""
+
+    crypto: str
+    frame: pd.DataFrame  # feature columns, LABEL_COLUMNS and MARKET_COLUMNS, indexed by timestamp
+    feature_sets: tuple[FeatureColumns, ...]
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Every stored feature column once, in the order the sets first name them."""
+        return tuple(dict.fromkeys(name for columns in self.feature_sets for name in columns.names))
+
+
+@dataclass(frozen=True)
 class FoldDataset:
+    """The train, validation and test rows of a crypto and fold, with every feature set's columns: one
+    basis (rows, labels, prices, data_hash) for every variant and baseline of the cell. A model reads the
+    view of its feature set (`for_feature_set`), whose feature_names and feature_hash are that set's."""
+
     crypto: str
     fold: Fold
     feature_names: tuple[str, ...]
@@ -37,6 +69,19 @@ class FoldDataset:
     validation: pd.DataFrame
     test: pd.DataFrame
     data_hash: str
+    feature_sets: tuple[FeatureColumns, ...] = ()
+    feature_set: str | None = None  # the view's feature set; None: every set's columns
+
+    def for_feature_set(self, name: str) -> FoldDataset:
+        """The same rows with only `name`'s feature columns as features (no frame is copied)."""
+        for columns in self.feature_sets:
+            if columns.feature_set == name:
+                return replace(self, feature_names=columns.names, feature_hash=columns.feature_hash,
+                               feature_set=name)  # fmt: skip
+        raise KeyError(
+            f"{self.crypto} fold {self.fold.fold_id}: the dataset holds no feature set '{name}' (it holds "
+            f"{[c.feature_set for c in self.feature_sets]}); re-materialize its fold_dataset"
+        )
 
     def split(self, name: str) -> pd.DataFrame:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]
@@ -46,19 +91,33 @@ class FoldDataset:
         return frame[list(self.feature_names)], frame["label"].astype(int)
 
 
+def fold_span(frame: pd.DataFrame, fold: Fold) -> pd.DataFrame:
+    """The rows of the fold's span [train_start, test_end)."""
+    return frame.loc[(frame.index >= fold.train_start) & (frame.index < fold.test_end)]
+
+
 def label_features(
-    crypto: str,
-    ohlcv: pd.DataFrame,
-    features: pd.DataFrame,
-    labels: pd.DataFrame,
-    feature_names: tuple[str, ...],
-    feature_hash: str,
-    fold: Fold,
+    crypto: str, ohlcv: pd.DataFrame, features: Sequence[FeatureFrame], labels: pd.DataFrame, fold: Fold
 ) -> LabeledFeatures:
-    """Join features, labels and prices, restricted to the fold's span [train_start, test_end)."""
-    frame = features.join(labels).assign(close=ohlcv["close"], bar=range(len(ohlcv)))
-    span = (frame.index >= fold.train_start) & (frame.index < fold.test_end)
-    return LabeledFeatures(crypto, frame.loc[span], feature_names, feature_hash)
+    """Join every feature set's features, the labels and prices, restricted to the fold's span."""
+    market = labels.assign(close=ohlcv["close"], bar=range(len(ohlcv)))
+    span = fold_span(market, fold)
+    columns: dict[str, pd.Series] = {}
+    sets: list[FeatureColumns] = []
+    for frame in features:
+        values = frame.frame.reindex(span.index)
+        names: list[str] = []
+        for name in frame.feature_names:
+            # A column two sets both compute (btc_overlay's own columns are base's) is stored once; a
+            # name taken by different values is kept apart under the set's name.
+            stored = name
+            if name in columns and not columns[name].equals(values[name]):
+                stored = f"{frame.feature_set}__{name}"
+            columns.setdefault(stored, values[name])
+            names.append(stored)
+        sets.append(FeatureColumns(frame.feature_set, tuple(names), frame.feature_hash))
+    joined = pd.concat([pd.DataFrame(columns, index=span.index), span], axis=1)
+    return LabeledFeatures(crypto, joined, tuple(sets))
 
 
 def build_fold_dataset(labeled: LabeledFeatures, fold: Fold) -> FoldDataset:
@@ -89,7 +148,8 @@ def build_fold_dataset(labeled: LabeledFeatures, fold: Fold) -> FoldDataset:
         crypto=labeled.crypto,
         fold=fold,
         feature_names=labeled.feature_names,
-        feature_hash=labeled.feature_hash,
+        feature_hash=fingerprint([c.feature_hash for c in labeled.feature_sets]),
         data_hash=digest.hexdigest()[:16],
+        feature_sets=labeled.feature_sets,
         **splits,
     )

@@ -29,6 +29,17 @@ class FeatureSet:
         )
 
 
+def feature_columns(windows: Sequence[int]) -> list[str]:
+    """The columns `compute_features` returns, in order: two window-free columns and five per window."""
+    per_window = ("ret", "vol", "atr_rel", "rsi", "volume_z")
+    return ["range_rel", "close_pos", *(f"{name}_{w}" for w in sorted(set(windows)) for name in per_window)]
+
+
+def warmup_bars(windows: Sequence[int]) -> int:
+    """Bars at the start of a series whose features are NaN: the longest window and the bar before it."""
+    return max(windows) + 1
+
+
 def true_range(frame: pd.DataFrame) -> pd.Series:
     prev_close = frame["close"].shift(1)
     return pd.concat(
@@ -62,6 +73,5 @@ def compute_features(ohlcv: pd.DataFrame, windows: Sequence[int]) -> tuple[pd.Da
         cols[f"volume_z_{w}"] = ((log_vol - mean) / std.replace(0, np.nan)).fillna(0.0)
     features = pd.DataFrame(cols, index=ohlcv.index)
     # Warm-up rows (a window not yet full) are NaN, not zero: the dataset builder drops them.
-    warmup = max(windows) + 1
-    features.iloc[:warmup] = np.nan
+    features.iloc[: warmup_bars(windows)] = np.nan
     return features, FeatureSet(names=tuple(features.columns), windows=tuple(sorted(set(windows))))

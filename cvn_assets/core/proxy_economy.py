@@ -10,19 +10,21 @@ validation, and a leaderboard. The statistics are in `selection_stats`; this mod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cvn_assets.core.baselines import BASELINE_TYPES, MATCHED_BASELINE
+from cvn_assets.core.config import BASE_FEATURE_SET
 from cvn_assets.core.selection_stats import (
     deflated_sharpe_ratio,
     paired_comparison,
     probability_of_backtest_overfitting,
     spearman_bootstrap,
 )
+from cvn_assets.core.variants import split_label
 
 # What a variant is picked on in validation, and what it earns out of sample.
 SELECTION_METRICS = ("f1_buy_val", "auc_buy_val", "brier_val", "sortino_val")
@@ -42,21 +44,24 @@ class ProxyEconomyReport:
     overfitting: pd.DataFrame  # cost_bps, picked_variant, cells, variants, pbo, ..., deflated_sharpe
     # cost_bps, rank, name, cells, degenerate, mean metrics, beats_random_matched, kind
     leaderboard: pd.DataFrame
+    # cost_bps, model, feature_set, reference, outcome, cells, share_better, mean_difference, sign_p, ...
+    feature_sets: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"cost_bps": []}))
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {
+        tables = {
             "leaderboard": self.leaderboard,
             "overfitting": self.overfitting,
             "correlations": self.correlations,
             "versus_baselines": self.versus_baselines,
         }
+        return tables | ({"feature_sets": self.feature_sets} if not self.feature_sets.empty else {})
 
 
 def build_report(results: pd.DataFrame, baselines: pd.DataFrame, *, seed: int = 0) -> ProxyEconomyReport:
     """The report over every cost level present in `results`."""
     results, baselines = as_floats(results), as_floats(baselines)
     costs = sorted(results["cost_bps"].unique()) if not results.empty else []
-    parts: dict[str, list[pd.DataFrame]] = {"corr": [], "base": [], "over": [], "lead": []}
+    parts: dict[str, list[pd.DataFrame]] = {"corr": [], "base": [], "over": [], "lead": [], "sets": []}
     for cost in costs:
         res = results[results["cost_bps"] == cost]
         base = baselines[baselines["cost_bps"] == cost]
@@ -64,6 +69,7 @@ def build_report(results: pd.DataFrame, baselines: pd.DataFrame, *, seed: int = 
         parts["base"].append(versus_baselines(res, base).assign(cost_bps=cost))
         parts["over"].append(overfitting(res).assign(cost_bps=cost))
         parts["lead"].append(leaderboard(res, base).assign(cost_bps=cost))
+        parts["sets"].append(versus_feature_sets(res).assign(cost_bps=cost))
 
     def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"cost_bps": []})
@@ -74,6 +80,7 @@ def build_report(results: pd.DataFrame, baselines: pd.DataFrame, *, seed: int = 
         versus_baselines=joined(parts["base"]),
         overfitting=joined(parts["over"]),
         leaderboard=joined(parts["lead"]),
+        feature_sets=joined(parts["sets"]),
     )
 
 
@@ -128,6 +135,49 @@ def versus_baselines(results: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataF
                              "share_better": test.share_better, "sign_p": test.sign_p,
                              "wilcoxon_p": test.wilcoxon_p})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+ALL_MODELS = "(all models)"
+
+
+def versus_feature_sets(results: pd.DataFrame) -> pd.DataFrame:
+    """Each feature set against the reference set (base, else the first), model by model on the same
+    cells, and over every model pooled: the share of (model, cell) pairs where the feature set does better
+    out of sample, the mean difference, and the two-sided sign and Wilcoxon signed-rank tests of the
+    paired differences. Empty when the sweep has one feature set (or rows written before feature sets)."""
+    if results.empty or "feature_set" not in results.columns or results["feature_set"].nunique() < 2:
+        return pd.DataFrame({"model": []})
+    sets = sorted(results["feature_set"].unique(), key=lambda s: (s != BASE_FEATURE_SET, s))
+    reference = sets[0]
+    model = results["variant"].map(lambda label: split_label(label)[0])
+    by = results.assign(model=model).set_index(["feature_set", "model", "crypto", "fold_id"]).sort_index()
+    rows = []
+    for other in sets[1:]:
+        for outcome in COMPARED_ON:
+            pairs: list[tuple[np.ndarray, np.ndarray]] = []
+            paired = set(zip(results["feature_set"], model, strict=True))
+            for name in sorted(set(model[results["feature_set"] == other])):
+                if (reference, name) not in paired:
+                    continue  # the model does not take the reference set: nothing to pair it with
+                mine = by.loc[(other, name), outcome]
+                theirs = by.loc[(reference, name), outcome].reindex(mine.index)
+                pairs.append((mine.to_numpy(dtype=float), theirs.to_numpy(dtype=float)))
+                rows.append(_feature_set_row(name, other, reference, outcome, *pairs[-1]))
+            if len(pairs) > 1:
+                pooled = [np.concatenate(side) for side in zip(*pairs, strict=True)]
+                rows.append(_feature_set_row(ALL_MODELS, other, reference, outcome, *pooled))
+    return pd.DataFrame(rows)
+
+
+def _feature_set_row(
+    model: str, feature_set: str, reference: str, outcome: str, mine: np.ndarray, theirs: np.ndarray
+) -> dict[str, Any]:
+    test = paired_comparison(mine, theirs)
+    both = ~np.isnan(mine) & ~np.isnan(theirs)
+    return {"model": model, "feature_set": feature_set, "reference": reference, "outcome": outcome,
+            "cells": test.n, "share_better": test.share_better,
+            "mean_difference": float(np.mean(mine[both] - theirs[both])) if both.any() else None,
+            "sign_p": test.sign_p, "wilcoxon_p": test.wilcoxon_p}  # fmt: skip
 
 
 def _cells_by_variant(results: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -240,5 +290,25 @@ def verdicts(report: ProxyEconomyReport) -> list[str]:
             f"At {cost} bps there {answer} validation {PICKED_ON} predicts OOS sortino{interval}; "
             f"picking the best {PICKED_ON} variant ({over['picked_variant']}) overfits with probability "
             f"{pbo}, and its deflated Sharpe ratio is {dsr}."
+        )
+        lines += _feature_set_verdicts(report.feature_sets, cost)
+    return lines
+
+
+def _feature_set_verdicts(tests: pd.DataFrame, cost: float) -> list[str]:
+    """Per feature set other than the reference: does it earn more OOS sortino with the same models?"""
+    if tests.empty:
+        return []
+    lines = []
+    at = tests[(tests["cost_bps"] == cost) & (tests["outcome"] == "sortino_test")]
+    for feature_set, rows in at.groupby("feature_set", sort=True):
+        row = (rows[rows["model"] == ALL_MODELS] if (rows["model"] == ALL_MODELS).any() else rows).iloc[0]
+        if row["share_better"] is None or pd.isna(row["share_better"]):
+            continue
+        p = f"{row['sign_p']:.2f}" if row["sign_p"] is not None and pd.notna(row["sign_p"]) else "n/a"
+        scope = "(model, cell) pairs" if row["model"] == ALL_MODELS else f"cells with {row['model']}"
+        lines.append(
+            f"At {cost} bps {feature_set} has a higher OOS sortino than {row['reference']} in "
+            f"{row['share_better']:.0%} of {int(row['cells'])} {scope} (sign test p = {p})."
         )
     return lines

@@ -1,18 +1,22 @@
 """The working set of one run: the memory a partition's run peaks at, estimated from what it computes.
 
-A crypto x fold run executes every step of its partition in one process (the in-process executor): the
-`features` step loads the crypto's whole recorded series and computes features and labels over all of it
-before keeping the fold's span; `fold_dataset` splits the span into windows; each model step fits its
-library on the train and validation matrix; the rest (predictions, ensembles, economics) is small. The
-estimate is the sum of
+A crypto x fold run executes every step of its partition in one process (the in-process executor): each
+`features/<set>` step loads the crypto's whole recorded series (and the series of the cryptos the set
+requires, such as BTC for `btc_overlay`) and computes the set's features over all of it before keeping
+the fold's span; `fold_dataset` labels the series and splits the span into windows; each model step fits
+its library on the train and validation matrix of its feature set; the rest (predictions, ensembles,
+economics) is small. The estimate is the sum of
 
     interpreter   Python with dagster, pandas, scikit-learn and the boosting libraries imported
     run           what every run adds whatever its size (Dagster's run machinery, the artifact store's
                   first parquet write, the results store) and each model library's runtime
-    bars          the series the features step loads: bars x (OHLCV + timestamp) x 8 bytes x assets
-    features      features, labels and prices over the whole loaded series: bars x columns x 8 bytes
+    bars          the series loaded: bars x (OHLCV + timestamp) x 8 bytes x assets (the crypto and every
+                  crypto a feature set requires)
+    features      every feature set's columns, labels and prices over the whole loaded series:
+                  bars x columns x 8 bytes (a cross-asset set's columns count the other asset's too)
     dataset       the fold's span, labeled and split: span bars x columns x 8 bytes
-    models        each model's copy of its matrix in its library's format: fit rows x features x bytes
+    models        each model's copy of its matrix in its library's format: fit rows x its feature set's
+                  columns x bytes
 
 where bars, features and dataset are counted `FRAME_PASSES` times (each frame is built, written as
 parquet, read back by the next step and copied into windows, and the allocator keeps much of what it
@@ -68,6 +72,16 @@ def n_feature_columns(windows: Sequence[int]) -> int:
 
 
 @dataclass(frozen=True)
+class FeatureLayout:
+    """What a sweep's feature sets make of one crypto's run: the series loaded, the feature columns of
+    every set together, and each (model, its set's column count) pair trained (`steps.feature_layout`)."""
+
+    n_assets: int
+    n_features: int
+    model_features: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
 class RunShape:
     """What a run computes, in rows and columns: the estimate's inputs."""
 
@@ -77,7 +91,9 @@ class RunShape:
     fit_rows: int  # train + validation bars: the matrix each model fits and evaluates on
     n_features: int
     models: tuple[str, ...] = ()
-    n_assets: int = 1  # series the features step loads (a cross-asset feature set loads 2)
+    n_assets: int = 1  # series the run loads (a cross-asset feature set loads 2)
+    # Feature columns each model fits on (its feature set's), aligned with `models`; empty: n_features.
+    model_features: tuple[int, ...] = ()
 
     @property
     def frame_columns(self) -> int:
@@ -127,16 +143,17 @@ class WorkingSet:
 def estimate_working_set(shape: RunShape) -> WorkingSet:
     """The peak memory of a run of this shape (see the module's docstring for the parts)."""
     value = BYTES_PER_VALUE
+    columns = shape.model_features or (shape.n_features,) * len(shape.models)
     models = sum(
-        shape.fit_rows * shape.n_features * MODEL_CELL_BYTES.get(m, DEFAULT_MODEL_CELL_BYTES)
-        for m in shape.models
+        shape.fit_rows * n * MODEL_CELL_BYTES.get(m, DEFAULT_MODEL_CELL_BYTES)
+        for m, n in zip(shape.models, columns, strict=True)
     )
     return WorkingSet(
         shape=shape,
         interpreter=INTERPRETER_BYTES,
         run=RUN_FIXED_BYTES + MODEL_FIXED_BYTES * len(shape.models),
         bars=round(FRAME_PASSES * shape.n_assets * shape.bars_loaded * OHLCV_COLUMNS * value),
-        features=round(FRAME_PASSES * shape.n_assets * shape.feature_rows * shape.frame_columns * value),
+        features=round(FRAME_PASSES * shape.feature_rows * shape.frame_columns * value),
         dataset=round(FRAME_PASSES * shape.span_rows * shape.frame_columns * value),
         models=models,
     )
@@ -146,10 +163,20 @@ def _bars(start: pd.Timestamp, end: pd.Timestamp, timeframe: str) -> int:
     return max(0, int((end - start) / bar_delta(timeframe)))
 
 
-def fold_shape(cfg: SweepConfig, fold: Fold, bars_loaded: int | None = None, n_assets: int = 1) -> RunShape:
+def base_layout(cfg: SweepConfig) -> FeatureLayout:
+    """The layout of the base feature set alone, with every configured model."""
+    n = n_feature_columns(cfg.features.windows)
+    return FeatureLayout(1, n, tuple((m, n) for m in cfg.models))
+
+
+def fold_shape(
+    cfg: SweepConfig, fold: Fold, bars_loaded: int | None = None, layout: FeatureLayout | None = None
+) -> RunShape:
     """The shape of a crypto x fold run. `bars_loaded`: the crypto's recorded bars (what its `ohlcv`
     materialization holds); None when unknown, then the least the features step can load: the fold's
-    span and the labels' horizon after it."""
+    span and the labels' horizon after it. `layout`: the sweep's feature sets for this crypto (default:
+    base alone)."""
+    layout = layout or base_layout(cfg)
     gap = cfg.purge_bars + cfg.folds.embargo_bars
     span = _bars(fold.train_start, fold.test_end, cfg.timeframe)
     loaded = max(bars_loaded or 0, span + gap)
@@ -159,9 +186,10 @@ def fold_shape(cfg: SweepConfig, fold: Fold, bars_loaded: int | None = None, n_a
         span_rows=span,
         fit_rows=_bars(fold.train_start, fold.train_end, cfg.timeframe)
         + _bars(fold.val_start, fold.val_end, cfg.timeframe),
-        n_features=n_feature_columns(cfg.features.windows),
-        models=tuple(cfg.models),
-        n_assets=n_assets,
+        n_features=layout.n_features,
+        models=tuple(m for m, _ in layout.model_features),
+        n_assets=layout.n_assets,
+        model_features=tuple(n for _, n in layout.model_features),
     )
 
 

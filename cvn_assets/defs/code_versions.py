@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from cvn_assets import steps
-from cvn_assets.core.config import SweepConfig
+from cvn_assets.core.config import BASE_FEATURE_SET, SweepConfig
+from cvn_assets.features.registry import get_feature_set
 from cvn_assets.harness.registry import get_ensemble, get_model
 from cvn_assets.report.page import build_page
 from cvn_assets.version import step_version
@@ -20,6 +21,11 @@ from cvn_assets.version import step_version
 
 def _chain(own: str, *upstream: str) -> str:
     return hashlib.sha256("/".join([own, *upstream]).encode()).hexdigest()[:12]
+
+
+def _unless_base(feature_set: str) -> tuple[str, ...]:
+    # The feature set a model trains on is part of what it computes; on base the version is as it was.
+    return () if feature_set == BASE_FEATURE_SET else (feature_set,)
 
 
 @dataclass(frozen=True)
@@ -30,29 +36,28 @@ class CodeVersions:
     def ohlcv(self) -> str:
         return step_version(steps.ohlcv)
 
-    @cached_property
-    def features(self) -> str:
-        return _chain(step_version(steps.features), self.ohlcv)
+    def features(self, feature_set: str) -> str:
+        return _chain(step_version(steps.features, get_feature_set(feature_set).compute), self.ohlcv)
 
     @cached_property
     def fold_dataset(self) -> str:
-        return _chain(step_version(steps.fold_dataset), self.features)
+        sets = [self.features(name) for name in steps.feature_set_names(self.config)]
+        return _chain(step_version(steps.fold_dataset), self.ohlcv, *sets)
 
     @cached_property
     def hyperparameters(self) -> str:
         return step_version(steps.hyperparameters)
 
-    def model(self, name: str) -> str:
-        return _chain(
-            step_version(steps.train_model, get_model(name)), self.fold_dataset, self.hyperparameters
-        )
+    def model(self, name: str, feature_set: str = BASE_FEATURE_SET) -> str:
+        own = step_version(steps.train_model, get_model(name))
+        return _chain(own, self.fold_dataset, self.hyperparameters, *_unless_base(feature_set))
 
-    def predictions(self, name: str) -> str:
-        return _chain(step_version(steps.predictions), self.model(name))
+    def predictions(self, name: str, feature_set: str = BASE_FEATURE_SET) -> str:
+        return _chain(step_version(steps.predictions), self.model(name, feature_set))
 
-    def ensemble(self, name: str) -> str:
+    def ensemble(self, name: str, feature_set: str = BASE_FEATURE_SET) -> str:
         spec = get_ensemble(name)
-        bases = [self.predictions(m) for m in spec.base_models]
+        bases = [self.predictions(m, feature_set) for m in spec.base_models]
         return _chain(
             step_version(steps.ensemble, spec.factory), self.fold_dataset, self.hyperparameters, *bases
         )
@@ -63,8 +68,10 @@ class CodeVersions:
 
     @cached_property
     def economics(self) -> str:
-        variants = [self.predictions(m) for m in steps.model_names(self.config)]
-        variants += [self.ensemble(e) for e in steps.ensemble_names(self.config)]
+        variants = [
+            (self.ensemble if v.is_ensemble else self.predictions)(v.name, v.feature_set)
+            for v in steps.variants(self.config)
+        ]
         return _chain(step_version(steps.result_rows), self.baselines, *variants)
 
     @cached_property

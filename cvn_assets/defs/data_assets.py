@@ -1,4 +1,5 @@
-"""ohlcv[crypto] -> features[crypto x fold] -> fold_dataset[crypto x fold], for one sweep."""
+"""ohlcv[crypto] -> features/<set>[crypto x fold] (one per feature set) -> fold_dataset[crypto x fold], for
+one sweep."""
 
 import warnings
 
@@ -6,12 +7,13 @@ import dagster as dg
 import pandas as pd
 
 from cvn_assets import steps
-from cvn_assets.core.datasets import SPLITS, FoldDataset, LabeledFeatures
+from cvn_assets.core.datasets import SPLITS, FeatureFrame, FoldDataset
 from cvn_assets.core.errors import CvnError
 from cvn_assets.core.hashing import frame_digest
 from cvn_assets.defs.keys import crypto_and_fold
 from cvn_assets.defs.metadata import readable
 from cvn_assets.defs.sweep import Sweep
+from cvn_assets.features.registry import get_feature_set
 
 # What the `ohlcv` materialization records, and the fold sensor reads to plan folds without the data.
 FIRST_BAR, LAST_BAR = "first_bar", "last_bar"
@@ -23,6 +25,53 @@ def _crypto_of() -> dg.MultiToSingleDimensionPartitionMapping:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
         return dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="crypto")
+
+
+def _features_asset(sweep: Sweep, name: str) -> dg.AssetsDefinition:
+    """features/<name>: one feature set's columns over the fold's span, from the crypto's bars and those
+    of the cryptos the set requires (their stored ohlcv partitions, whichever crypto this partition is).
+
+    Dagster gives an asset one input per upstream asset, with one partition mapping, so the required
+    cryptos' bars cannot be a second input from `ohlcv`: they are read through the same IO manager
+    (`ArtifactIOManager.load_partition`), and a partition whose required bars are not stored fails naming
+    the ohlcv partition to materialize. Their lineage is in the materialization's metadata."""
+    cfg, keys = sweep.config, sweep.keys
+    spec = get_feature_set(name)
+    required = sorted({c for crypto in cfg.cryptos for c in spec.required_for(crypto)})
+    needs = f" and the bars of {', '.join(required)}" if required else ""
+
+    @dg.asset(
+        key=keys.features(name),
+        partitions_def=keys.crypto_fold_partitions,
+        group_name=keys.group("data"),
+        code_version=sweep.code_versions.features(name),
+        kinds={"pandas"},
+        ins={"bars": dg.AssetIn(keys.ohlcv, partition_mapping=_crypto_of())},
+        required_resource_keys={"io_manager"} if required else set(),
+        description=f"Feature set {name}: past-only features of the crypto{needs}, over the fold's span.",
+    )
+    def features(context: dg.AssetExecutionContext, bars: pd.DataFrame) -> dg.Output[FeatureFrame]:
+        crypto, fold_id = crypto_and_fold(context)
+        needed = spec.required_for(crypto)
+        try:
+            others = {c: context.resources.io_manager.load_partition(keys.ohlcv, c) for c in needed}
+            frame = steps.features(cfg, name, crypto, sweep.fold(fold_id), bars, others)
+        except CvnError as exc:
+            raise dg.Failure(description=str(exc)) from None
+        return dg.Output(
+            frame,
+            # The content, so new bars after the fold leave everything downstream fresh.
+            data_version=dg.DataVersion(frame_digest(frame.frame)[:16]),
+            metadata={
+                "rows": len(frame.frame),
+                "n_features": len(frame.feature_names),
+                "feature_hash": frame.feature_hash,
+                "params": dg.MetadataValue.json(steps.feature_set_params(cfg, name)),
+                **({"requires": ", ".join(f"ohlcv[{c}]" for c in needed)} if needed else {}),
+            },
+        )
+
+    return features
 
 
 def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
@@ -59,32 +108,8 @@ def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
             },
         )
 
-    @dg.asset(
-        key=keys.features,
-        partitions_def=keys.crypto_fold_partitions,
-        group_name=keys.group("data"),
-        code_version=versions.features,
-        kinds={"pandas"},
-        ins={"bars": dg.AssetIn(keys.ohlcv, partition_mapping=_crypto_of())},
-        description="Past-only features and triple-barrier labels over the fold's span.",
-    )
-    def features(context: dg.AssetExecutionContext, bars: pd.DataFrame) -> dg.Output[LabeledFeatures]:
-        crypto, fold_id = crypto_and_fold(context)
-        try:
-            labeled = steps.features(cfg, crypto, sweep.fold(fold_id), bars)
-        except CvnError as exc:
-            raise dg.Failure(description=str(exc)) from None
-        return dg.Output(
-            labeled,
-            # The content, so new bars after the fold leave everything downstream fresh.
-            data_version=dg.DataVersion(frame_digest(labeled.frame)[:16]),
-            metadata={
-                "rows": len(labeled.frame),
-                "n_features": len(labeled.feature_names),
-                "feature_hash": labeled.feature_hash,
-                "buy_label_share": readable(float(labeled.frame["label"].mean())),
-            },
-        )
+    feature_sets = steps.feature_set_names(cfg)
+    features = [_features_asset(sweep, name) for name in feature_sets]
 
     @dg.asset(
         key=keys.fold_dataset,
@@ -92,17 +117,25 @@ def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
         group_name=keys.group("data"),
         code_version=versions.fold_dataset,
         kinds={"pandas"},
-        ins={"labeled": dg.AssetIn(keys.features)},
-        description="Train / validation / test rows of the fold, purged; its data version is its content "
-        "hash (`data_hash` on every result row).",
+        ins={"bars": dg.AssetIn(keys.ohlcv, partition_mapping=_crypto_of())}
+        | {f"features__{name}": dg.AssetIn(keys.features(name)) for name in feature_sets},
+        description="Train / validation / test rows of the fold, purged, with triple-barrier labels and every "
+        "feature set's columns: one basis for every variant and baseline of the cell. Its data version "
+        "is its content hash (`data_hash` on every result row).",
     )
-    def fold_dataset(context: dg.AssetExecutionContext, labeled: LabeledFeatures) -> dg.Output[FoldDataset]:
-        _, fold_id = crypto_and_fold(context)
+    def fold_dataset(
+        context: dg.AssetExecutionContext, bars: pd.DataFrame, **features: FeatureFrame
+    ) -> dg.Output[FoldDataset]:
+        crypto, fold_id = crypto_and_fold(context)
         try:
-            dataset = steps.fold_dataset(sweep.fold(fold_id), labeled)
+            frames = [features[f"features__{name}"] for name in feature_sets]
+            dataset = steps.fold_dataset(cfg, crypto, sweep.fold(fold_id), bars, frames)
         except CvnError as exc:
             raise dg.Failure(description=str(exc)) from None
-        meta: dict[str, object] = {"data_hash": dataset.data_hash, "feature_hash": dataset.feature_hash}
+        meta: dict[str, object] = {
+            "data_hash": dataset.data_hash,
+            "feature_sets": ", ".join(c.feature_set for c in dataset.feature_sets),
+        }
         for split in SPLITS:
             frame = dataset.split(split)
             start, end = dataset.fold.windows()[split]
@@ -111,4 +144,4 @@ def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
             meta[f"{split}_buy_share"] = readable(float(frame["label"].mean()))
         return dg.Output(dataset, data_version=dg.DataVersion(dataset.data_hash), metadata=meta)
 
-    return [ohlcv, features, fold_dataset]
+    return [ohlcv, *features, fold_dataset]

@@ -13,9 +13,10 @@ import dagster as dg
 from cvn_assets import steps
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.peak_memory import reset_peak
+from cvn_assets.core.variants import variant_label
 from cvn_assets.defs.keys import crypto_and_fold
 from cvn_assets.defs.metadata import readable_values, rows_table, step_peak_memory
-from cvn_assets.defs.model_assets import variant_keys
+from cvn_assets.defs.model_assets import input_name, variant_keys
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.harness.predictions import VariantPredictions
@@ -46,6 +47,10 @@ def _key_figures(rows: list[dict[str, Any]], name_column: str, figures: tuple[st
                 name, scale = IN_UNITS.get(figure, (figure, 1))
                 out[f"{row[name_column]}/{name}"] = readable_values(value * scale)
     return out
+
+
+def _label(row: dict[str, Any]) -> str:
+    return variant_label(row["variant"], row["feature_set"])
 
 
 def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
@@ -116,7 +121,7 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
         partitions_def=partitions,
         can_subset=True,
         ins={"dataset": dg.AssetIn(keys.fold_dataset)}
-        | {f"pred__{v}": dg.AssetIn(key) for v, key in variants.items()},
+        | {input_name(v): dg.AssetIn(key) for v, key in variants.items()},
     )
     def economics(
         context: dg.AssetExecutionContext,
@@ -126,7 +131,7 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
     ) -> Iterator[dg.MaterializeResult]:
         crypto, fold_id = crypto_and_fold(context)
         engine = results_store.engine()
-        scored = [predictions[f"pred__{v}"] for v in variants]
+        scored = [predictions[input_name(v)] for v in variants]
         for key in sorted(context.selected_asset_keys):
             cost = economics_costs[key]
             rows = steps.result_rows(cfg, dataset, scored, cost, context.run_id)
@@ -141,7 +146,7 @@ def build_economics_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
                     "cost": f"{cost} bps",
                     "data_hash": dataset.data_hash,
                     "variants": rows_table(variants_view(rows, beside), VIEW_COLUMNS, DESCRIPTIONS),
-                    **_key_figures(rows, "variant", KEY_FIGURES),
+                    **_key_figures([row | {"label": _label(row)} for row in rows], "label", KEY_FIGURES),
                     **step_peak_memory(reset=False),
                 },
             )

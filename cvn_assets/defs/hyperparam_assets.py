@@ -95,9 +95,11 @@ def build_hyperparameter_assets(sweep: Sweep) -> list[dg.AssetsDefinition | dg.A
     )
     def hpo_fallback_rate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         trainings = fallbacks = 0
-        for model in steps.model_names(cfg):
+        for v in steps.variants(cfg):
+            if v.is_ensemble:
+                continue
             records = context.instance.fetch_materializations(
-                keys.model(model), limit=cfg.checks.fallback_rate_window
+                keys.model(v.name, v.feature_set), limit=cfg.checks.fallback_rate_window
             ).records
             for record in records:
                 materialization = record.asset_materialization

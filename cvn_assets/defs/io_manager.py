@@ -59,6 +59,18 @@ class ArtifactIOManager(dg.UPathIOManager):
                 f"{_shown(path, self.location)})"
             ) from None
 
+    def load_partition(self, asset_key: dg.AssetKey, partition: str) -> Any:
+        """One partition of a single-dimension asset, from where `handle_output` wrote it: for a value a
+        step needs beyond its inputs (a cross-asset feature set's other crypto's bars)."""
+        path = self.make_safe_partition_path(self._base_path.joinpath(*asset_key.path), partition)
+        try:
+            return read_value(ArtifactFolder(path, self.location))
+        except FileNotFoundError:
+            raise MissingUpstreamError(
+                description=f"{asset_key.to_user_string()} partition {partition} has not been materialized "
+                f"yet: materialize it first (nothing is stored at {_shown(path, self.location)})"
+            ) from None
+
     def make_directory(self, path: UPath) -> None:
         if not self.location.is_s3:  # an object store has no folders to make
             path.mkdir(parents=True, exist_ok=True)

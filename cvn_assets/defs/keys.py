@@ -11,6 +11,14 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from cvn_assets.core.config import BASE_FEATURE_SET
+
+
+def _on(name: str, feature_set: str) -> str:
+    """A model's or an ensemble's key name on a feature set: `xgboost` on base (the keys it had before
+    feature sets), `xgboost_on_btc_overlay` on another, so no two graph nodes read the same."""
+    return name if feature_set == BASE_FEATURE_SET else f"{name}_on_{feature_set}"
+
 
 def cost_name(cost_bps: int) -> str:
     return f"cost_{cost_bps}bps"
@@ -28,9 +36,8 @@ class SweepKeys:
     def ohlcv(self) -> dg.AssetKey:
         return self._key("ohlcv")
 
-    @property
-    def features(self) -> dg.AssetKey:
-        return self._key("features")
+    def features(self, feature_set: str) -> dg.AssetKey:
+        return self._key("features", f"{feature_set}_features")
 
     @property
     def fold_dataset(self) -> dg.AssetKey:
@@ -40,14 +47,14 @@ class SweepKeys:
     def hyperparameters(self) -> dg.AssetKey:
         return self._key("hyperparameters")
 
-    def model(self, name: str) -> dg.AssetKey:
-        return self._key("model", f"{name}_model")
+    def model(self, name: str, feature_set: str = BASE_FEATURE_SET) -> dg.AssetKey:
+        return self._key("model", f"{_on(name, feature_set)}_model")
 
-    def predictions(self, name: str) -> dg.AssetKey:
-        return self._key("predictions", f"{name}_predictions")
+    def predictions(self, name: str, feature_set: str = BASE_FEATURE_SET) -> dg.AssetKey:
+        return self._key("predictions", f"{_on(name, feature_set)}_predictions")
 
-    def ensemble(self, name: str) -> dg.AssetKey:
-        return self._key("ensemble", name)
+    def ensemble(self, name: str, feature_set: str = BASE_FEATURE_SET) -> dg.AssetKey:
+        return self._key("ensemble", _on(name, feature_set))
 
     def economics(self, cost_bps: int) -> dg.AssetKey:
         # Cost is an asset-key dimension: Dagster allows two partition dimensions and both are taken.

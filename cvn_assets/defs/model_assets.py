@@ -7,8 +7,10 @@ from typing import Any
 import dagster as dg
 
 from cvn_assets import steps
+from cvn_assets.core.config import BASE_FEATURE_SET
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.secrets import scrub, secret_values
+from cvn_assets.core.variants import SEPARATOR
 from cvn_assets.defs.hyperparam_assets import FALLBACKS_METADATA
 from cvn_assets.defs.metadata import readable, readable_values
 from cvn_assets.defs.resources import ResultsStore
@@ -31,18 +33,24 @@ def events_metadata(events: Sequence[Event]) -> dict[str, dg.MetadataValue]:
 MODEL_KINDS = {"xgboost": "xgboost", "lightgbm": "lightgbm", "catboost": "catboost", "logreg": "sklearn"}
 
 
-def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
+def _on_set(feature_set: str) -> str:
+    return "" if feature_set == BASE_FEATURE_SET else f" on feature set {feature_set}"
+
+
+def _model_assets(sweep: Sweep, name: str, feature_set: str) -> list[dg.AssetsDefinition]:
     cfg, keys = sweep.config, sweep.keys
     partitions = keys.crypto_fold_partitions
+    model_key, predictions_key = keys.model(name, feature_set), keys.predictions(name, feature_set)
 
     @dg.asset(
-        key=keys.model(name),
+        key=model_key,
         partitions_def=partitions,
         group_name=keys.group("models"),
-        code_version=sweep.code_versions.model(name),
+        code_version=sweep.code_versions.model(name, feature_set),
         kinds={MODEL_KINDS.get(name, "python")},
         ins={"dataset": dg.AssetIn(keys.fold_dataset), "hyperparameters": dg.AssetIn(keys.hyperparameters)},
-        description=f"{name} trained through the one harness entry point, train_one: with its resolved "
+        description=f"{name}{_on_set(feature_set)}, trained through the one harness entry point, "
+        "train_one: with its resolved "
         "hyperparameters, or with the winner of an Optuna search over its resolved ranges.",
     )
     def model(
@@ -57,7 +65,7 @@ def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
         artifact = steps.train_model(
             cfg,
             name,
-            dataset,
+            dataset.for_feature_set(feature_set),
             hp,
             results_store.database_url,
             meta=hyperparameters.get(META_LABEL),
@@ -70,6 +78,8 @@ def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
         tracked = log_model(context, mlflow, sweep, artifact)
         context.add_output_metadata(
             {
+                "feature_set": feature_set,
+                "feature_hash": artifact.version.feature_hash,
                 "model_hyperparams": dg.MetadataValue.json(scrub(artifact.hyperparams, secret_values())),
                 "hpo_mode": "search" if hp.search else "fixed",
                 FALLBACKS_METADATA: len(hp.fallbacks),
@@ -85,18 +95,18 @@ def _model_assets(sweep: Sweep, name: str) -> list[dg.AssetsDefinition]:
         return artifact
 
     @dg.asset(
-        key=keys.predictions(name),
+        key=predictions_key,
         partitions_def=partitions,
         group_name=keys.group("models"),
-        code_version=sweep.code_versions.predictions(name),
+        code_version=sweep.code_versions.predictions(name, feature_set),
         kinds={"pandas"},
-        ins={"artifact": dg.AssetIn(keys.model(name)), "dataset": dg.AssetIn(keys.fold_dataset)},
-        description=f"Calibrated validation and out-of-sample probabilities of {name}.",
+        ins={"artifact": dg.AssetIn(model_key), "dataset": dg.AssetIn(keys.fold_dataset)},
+        description=f"Calibrated validation and out-of-sample probabilities of {name}{_on_set(feature_set)}.",
     )
     def predictions(
         context: dg.AssetExecutionContext, artifact: TrainedArtifact, dataset: FoldDataset
     ) -> VariantPredictions:
-        preds = steps.predictions(artifact, dataset)
+        preds = steps.predictions(artifact, dataset.for_feature_set(feature_set))
         context.add_output_metadata(_predictions_metadata(preds))
         return preds
 
@@ -118,20 +128,21 @@ def tracked_metadata(tracked: TrackedRun | None) -> dict[str, Any]:
     return tracked.metadata() if tracked else {}
 
 
-def _ensemble_asset(sweep: Sweep, name: str) -> dg.AssetsDefinition:
+def _ensemble_asset(sweep: Sweep, name: str, feature_set: str) -> dg.AssetsDefinition:
     cfg, keys = sweep.config, sweep.keys
     spec = get_ensemble(name)
     base_models = spec.base_models
 
     @dg.asset(
-        key=keys.ensemble(name),
+        key=keys.ensemble(name, feature_set),
         partitions_def=keys.crypto_fold_partitions,
         group_name=keys.group("ensembles"),
-        code_version=sweep.code_versions.ensemble(name),
+        code_version=sweep.code_versions.ensemble(name, feature_set),
         kinds={"python"},
         ins={"dataset": dg.AssetIn(keys.fold_dataset), "hyperparameters": dg.AssetIn(keys.hyperparameters)}
-        | {f"base__{m}": dg.AssetIn(keys.predictions(m)) for m in base_models},
-        description=f"{name} over the stored predictions of {', '.join(base_models)} (no base model is retrained).",
+        | {f"base__{m}": dg.AssetIn(keys.predictions(m, feature_set)) for m in base_models},
+        description=f"{name} over the stored predictions of {', '.join(base_models)}{_on_set(feature_set)} "
+        "(no base model is retrained).",
     )
     def ensemble(
         context: dg.AssetExecutionContext,
@@ -144,7 +155,7 @@ def _ensemble_asset(sweep: Sweep, name: str) -> dg.AssetsDefinition:
         preds = steps.ensemble(
             cfg,
             name,
-            dataset,
+            dataset.for_feature_set(feature_set),
             {m: base[f"base__{m}"] for m in base_models},
             hyperparameters[name],
             threads=model_threads(cfg, context.instance),
@@ -166,13 +177,24 @@ def _ensemble_asset(sweep: Sweep, name: str) -> dg.AssetsDefinition:
 
 
 def build_model_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
-    models = [a for name in steps.model_names(sweep.config) for a in _model_assets(sweep, name)]
-    return models + [_ensemble_asset(sweep, name) for name in steps.ensemble_names(sweep.config)]
+    built: list[dg.AssetsDefinition] = []
+    for v in steps.variants(sweep.config):
+        if v.is_ensemble:
+            built.append(_ensemble_asset(sweep, v.name, v.feature_set))
+        else:
+            built += _model_assets(sweep, v.name, v.feature_set)
+    return built
 
 
 def variant_keys(sweep: Sweep) -> dict[str, dg.AssetKey]:
-    """Every variant scored in economics: models' predictions, then ensembles."""
+    """Every variant scored in economics, by its label: models' predictions, then ensembles."""
     keys = sweep.keys
-    return {m: keys.predictions(m) for m in steps.model_names(sweep.config)} | {
-        e: keys.ensemble(e) for e in steps.ensemble_names(sweep.config)
+    return {
+        v.label: (keys.ensemble if v.is_ensemble else keys.predictions)(v.name, v.feature_set)
+        for v in steps.variants(sweep.config)
     }
+
+
+def input_name(label: str) -> str:
+    """A variant's input name in the assets reading every variant (`xgboost@btc_overlay` is no identifier)."""
+    return "pred__" + label.replace(SEPARATOR, "__on__")

@@ -26,7 +26,7 @@ from cvn_assets.core.equity_curves import CellEquity
 from cvn_assets.core.proxy_economy import SELECTION_METRICS, ProxyEconomyReport
 from cvn_assets.defs.keys import partition_key
 from cvn_assets.defs.metadata import rows_table, step_peak_memory
-from cvn_assets.defs.model_assets import variant_keys
+from cvn_assets.defs.model_assets import input_name, variant_keys
 from cvn_assets.defs.resources import ReportFiles, ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.defs.tracking import MlflowTracking, Pick
@@ -112,7 +112,7 @@ def build_report_asset(sweep: Sweep) -> dg.AssetsDefinition:
         group_name=keys.group("report"),
         deps=[*(keys.economics(c) for c in cfg.costs_bps), *(keys.baselines(c) for c in cfg.costs_bps)],
         ins={"dataset": dg.AssetIn(keys.fold_dataset, partition_mapping=last_cell)}
-        | {f"pred__{v}": dg.AssetIn(key, partition_mapping=last_cell) for v, key in variants.items()},
+        | {input_name(v): dg.AssetIn(key, partition_mapping=last_cell) for v, key in variants.items()},
         automation_condition=dg.AutomationCondition.eager(),
         code_version=sweep.code_versions.report,
         kinds={"pandas", "html"},
@@ -131,7 +131,7 @@ def build_report_asset(sweep: Sweep) -> dg.AssetsDefinition:
         **predictions: VariantPredictions,
     ) -> dg.MaterializeResult:
         results, baselines = sweep_rows(results_store.engine(), cfg.run_id)
-        cell = steps.report_cell(cfg, dataset, [predictions[f"pred__{v}"] for v in variants])
+        cell = steps.report_cell(cfg, dataset, [predictions[input_name(v)] for v in variants])
         page = build_page(sweep.name, cfg.run_id, results, baselines, cell, seed=cfg.seed)
         for line in page.verdicts:
             context.log.info(line)

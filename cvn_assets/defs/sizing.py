@@ -30,6 +30,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from cvn_assets import steps
 from cvn_assets.core.config import scan_sweeps
 from cvn_assets.core.errors import ConfigError, CvnError
 from cvn_assets.core.working_set import (
@@ -60,8 +61,7 @@ STEP_PODS = "k8s_job"
 STEP_K8S_CONFIG_TAG = "cvn/step_k8s_config"
 STEP_PROFILE_TAG = "cvn/k8s_step_profile"
 DEFAULT_HEADROOM = 0.25  # the estimate's target accuracy: a run 25% above it still fits
-# Series the features step loads per crypto: 1 for today's feature set (a cross-asset set, such as a BTC
-# overlay, loads 2).
+# Series an ohlcv run loads: its crypto's (a crypto x fold run loads what its feature sets require too).
 ASSETS_LOADED = 1
 
 _QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P)?\s*$")
@@ -231,7 +231,8 @@ def partition_working_set(instance: dg.DagsterInstance, sweep: Sweep, partition:
     if "|" not in str(partition):
         return estimate_working_set(bars_shape(cfg, recorded_bars(instance, sweep, partition), ASSETS_LOADED))
     crypto, fold_id = split_partition_key(partition)
-    shape = fold_shape(cfg, sweep.fold(fold_id), recorded_bars(instance, sweep, crypto), ASSETS_LOADED)
+    layout = steps.feature_layout(cfg, crypto)  # the series its feature sets load, and their columns
+    shape = fold_shape(cfg, sweep.fold(fold_id), recorded_bars(instance, sweep, crypto), layout)
     return estimate_working_set(shape)
 
 

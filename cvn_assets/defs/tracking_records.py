@@ -15,7 +15,9 @@ from typing import Any
 
 import dagster as dg
 
+from cvn_assets.core.config import BASE_FEATURE_SET
 from cvn_assets.core.secrets import flatten, scrub, scrub_text, secret_values
+from cvn_assets.core.variants import variant_label
 from cvn_assets.defs.alert_channels import AlertChannels
 from cvn_assets.defs.keys import crypto_and_fold
 from cvn_assets.defs.sweep import Sweep
@@ -62,13 +64,20 @@ class Origin:
         )
 
     def tags(
-        self, variant: str, kind: str, feature_hash: str, data_hash: str, code: str | None = None
+        self,
+        variant: str,
+        kind: str,
+        feature_hash: str,
+        data_hash: str,
+        code: str | None = None,
+        feature_set: str = BASE_FEATURE_SET,
     ) -> dict[str, str]:
         link = f"[{self.dagster_run_id}]({self.run_url})" if self.run_url else self.dagster_run_id
         return {
             "cvn/sweep": self.sweep,
             "cvn/run_id": self.run_id,
-            "cvn/variant": variant,
+            "cvn/variant": variant_label(variant, feature_set),  # as the report names it
+            "cvn/feature_set": feature_set,
             "cvn/kind": kind,
             "cvn/crypto": self.crypto,
             "cvn/fold": self.fold_id,
@@ -119,7 +128,12 @@ def model_record(origin: Origin, sweep: Sweep, artifact: TrainedArtifact) -> Run
         files["meta_model.skops"] = skops_file(artifact.meta_model.model, "meta_model.skops").data
     version = artifact.version
     tags = origin.tags(
-        artifact.model_name, MODEL, version.feature_hash, version.data_hash, version.code_version
+        artifact.model_name,
+        MODEL,
+        version.feature_hash,
+        version.data_hash,
+        version.code_version,
+        version.feature_set,
     ) | {
         "cvn/library": native.library,
         "cvn/library_version": native.library_version,
@@ -147,7 +161,7 @@ def model_record(origin: Origin, sweep: Sweep, artifact: TrainedArtifact) -> Run
         "cvn.calibration": artifact.calibrator.method,
         "cvn.timeframe": sweep.config.timeframe,
     }
-    return _record(origin, artifact.model_name, MODEL, tags, params, metrics, files, secrets)
+    return _record(origin, tags["cvn/variant"], MODEL, tags, params, metrics, files, secrets)
 
 
 def ensemble_record(
@@ -174,12 +188,12 @@ def ensemble_record(
         "ensemble.json": _json(scrub(described, secrets)),
         "sweep_config.json": _json(scrub(sweep.config.model_dump(mode="json"), secrets)),
     }
-    tags = origin.tags(preds.variant, ENSEMBLE, preds.feature_hash, preds.data_hash) | {
-        "cvn/base_models": ",".join(base_models)
-    }
+    tags = origin.tags(
+        preds.variant, ENSEMBLE, preds.feature_hash, preds.data_hash, feature_set=preds.feature_set
+    ) | {"cvn/base_models": ",".join(base_models)}
     metrics = split_metrics(preds.val_metrics, preds.test_metrics) | {"threshold": preds.threshold}
     params = fitted | {"cvn.base_models": ",".join(base_models), "cvn.timeframe": sweep.config.timeframe}
-    return _record(origin, preds.variant, ENSEMBLE, tags, params, metrics, files, secrets)
+    return _record(origin, preds.label, ENSEMBLE, tags, params, metrics, files, secrets)
 
 
 def _record(
@@ -235,10 +249,11 @@ def log_ensemble(
         return None
     origin = Origin.of(context, sweep)
     partition = PartitionTags(origin.run_id, origin.crypto, origin.fold_id, preds.data_hash).tags(MODEL)
-    key = (tracking.tracking_uri, origin.dagster_run_id, *partition.values(), *base_models)
+    key = (tracking.tracking_uri, origin.dagster_run_id, *partition.values(), preds.feature_set, *base_models)
     if key not in _base_runs:
-        runs = tracking.latest_runs(sweep.name, partition, base_models)
-        _base_runs[key] = {variant: run.info.run_id for variant, run in runs.items()}
+        labels = {variant_label(m, preds.feature_set): m for m in base_models}
+        runs = tracking.latest_runs(sweep.name, partition, list(labels))
+        _base_runs[key] = {labels[label]: run.info.run_id for label, run in runs.items()}
     return tracking.log_run(ensemble_record(origin, sweep, preds, base_models, _base_runs[key]))
 
 

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cvn_assets.core.config import BASE_FEATURE_SET
 from cvn_assets.harness.events import Event
 from cvn_assets.harness.nodes.calibration import Calibrator
 from cvn_assets.harness.nodes.meta_label import MetaLabeler
@@ -55,6 +56,7 @@ class FeatureVersion:
     feature_hash: str
     data_hash: str
     code_version: str
+    feature_set: str = BASE_FEATURE_SET  # what it was trained on (artifacts written before: base)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from cvn_assets.core.config import HarnessSettings
+from cvn_assets.core.config import BASE_FEATURE_SET, HarnessSettings
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.harness.predictions import VariantPredictions
 from cvn_assets.harness.registry import get_ensemble
@@ -36,6 +36,10 @@ def combine_one(
             raise ValueError(
                 f"{name}: predictions of {model} belong to data {base[model].data_hash}, not {dataset.data_hash}"
             )
+    feature_set = dataset.feature_set or BASE_FEATURE_SET
+    other = [m for m in spec.base_models if base[m].feature_set != feature_set]
+    if other:
+        raise ValueError(f"{name} on {feature_set}: the predictions of {other} are of another feature set")
     y_val = dataset.split("validation")["label"].to_numpy(dtype=int)
     val = {m: base[m].validation for m in spec.base_models}
     ensemble = spec.factory(params, seed, threads).fit(val, y_val)
@@ -55,4 +59,5 @@ def combine_one(
         val_metrics=split_metrics(y_val, p_val, choice.threshold),
         test_metrics=split_metrics(y_test, p_test, choice.threshold),
         events=tuple(events),
+        feature_set=feature_set,
     )

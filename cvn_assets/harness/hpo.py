@@ -35,6 +35,7 @@ import optuna
 from cvn_assets.core.config import HpoSettings
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.hashing import fingerprint
+from cvn_assets.core.variants import variant_label
 from cvn_assets.harness.contracts import Range, SearchSpace, SearchSummary
 from cvn_assets.harness.metrics import log_loss
 from cvn_assets.harness.nodes.class_balance import balance_classes
@@ -64,10 +65,13 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
-def study_name(run_id: str, crypto: str, fold_id: str, hp: SearchSpace, data_hash: str) -> str:
-    """Names what is searched: sweep, model, partition, the resolved values and ranges, and the data."""
+def study_name(
+    run_id: str, crypto: str, fold_id: str, hp: SearchSpace, data_hash: str, feature_set: str | None = None
+) -> str:
+    """Names what is searched: sweep, model and its feature set, partition, the resolved values and ranges,
+    and the data."""
     inputs = fingerprint({"hp": hp.fingerprint, "data": data_hash}, length=12)
-    return f"{run_id}/{hp.model}/{crypto}/{fold_id}/{inputs}"
+    return f"{run_id}/{variant_label(hp.model, feature_set)}/{crypto}/{fold_id}/{inputs}"
 
 
 def suggest(trial: optuna.Trial, param: str, bounds: Range) -> Any:

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from cvn_assets.core.config import BASE_FEATURE_SET
 from cvn_assets.core.datasets import FoldDataset
+from cvn_assets.core.variants import variant_label
 from cvn_assets.harness.contracts import SplitMetrics, TrainedArtifact
 from cvn_assets.harness.events import Event
 
@@ -27,6 +29,12 @@ class VariantPredictions:
     val_metrics: SplitMetrics
     test_metrics: SplitMetrics
     events: tuple[Event, ...] = field(default=())
+    feature_set: str = BASE_FEATURE_SET
+
+    @property
+    def label(self) -> str:
+        """The variant as reports name it: `xgboost`, or `xgboost@btc_overlay` on another feature set."""
+        return variant_label(self.variant, self.feature_set)
 
 
 def predict_splits(artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPredictions:
@@ -47,4 +55,5 @@ def predict_splits(artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPr
         test=artifact.test_proba,
         val_metrics=artifact.val_metrics,
         test_metrics=artifact.test_metrics,
+        feature_set=artifact.version.feature_set,
     )

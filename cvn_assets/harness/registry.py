@@ -73,6 +73,7 @@ _MODEL_CODES: dict[str, str] = {META_LABEL: "META"}
 _ENSEMBLES: dict[str, EnsembleSpec] = {}
 _SKIPPED: dict[str, Event] = {}
 _discovered = False
+_entry_points_imported = False
 
 
 def _hyperparameter_code(name: str, code: str | None) -> str:
@@ -121,7 +122,8 @@ def _qualname(obj: object) -> str:
     return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
 
 
-def _import_plugin(module: str, kind: str) -> None:
+def import_plugin(module: str, kind: str) -> None:
+    """Import one plugin module; a failure is recorded as `plugin_skipped`, never raised."""
     try:
         importlib.import_module(module)
     except Exception as exc:  # a broken plugin must not take the code location down
@@ -133,6 +135,17 @@ def _import_plugin(module: str, kind: str) -> None:
         )
 
 
+def discover_entry_points(force: bool = False) -> None:
+    """Import every `cvn_assets.plugins` entry point (once per process unless forced): a plugin module may
+    register models, ensembles and feature sets."""
+    global _entry_points_imported
+    if _entry_points_imported and not force:
+        return
+    for entry in entry_points(group=PLUGIN_GROUP):
+        import_plugin(entry.value.split(":")[0], f"entry point {entry.name}")
+    _entry_points_imported = True
+
+
 def discover(force: bool = False) -> None:
     """Import the in-tree plugin folders and the entry-point plugins (once per process unless forced)."""
     global _discovered
@@ -142,9 +155,8 @@ def discover(force: bool = False) -> None:
 
     for package, kind in ((models, "model"), (ensembles, "ensemble")):
         for module in pkgutil.iter_modules(package.__path__):
-            _import_plugin(f"{package.__name__}.{module.name}", kind)
-    for entry in entry_points(group=PLUGIN_GROUP):
-        _import_plugin(entry.value.split(":")[0], f"entry point {entry.name}")
+            import_plugin(f"{package.__name__}.{module.name}", kind)
+    discover_entry_points(force)
     _discovered = True
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cvn_assets.core.config import HarnessSettings
+from cvn_assets.core.config import BASE_FEATURE_SET, HarnessSettings
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.harness.adapter import RoundHook
 from cvn_assets.harness.contracts import (
@@ -176,7 +176,9 @@ def train_one(
         feature_names=dataset.feature_names,
         training_time_sec=training_time,
         shape=shape,
-        version=FeatureVersion(dataset.feature_hash, dataset.data_hash, code_version),
+        version=FeatureVersion(
+            dataset.feature_hash, dataset.data_hash, code_version, dataset.feature_set or BASE_FEATURE_SET
+        ),
         val_metrics=val_metrics,
         test_metrics=test_metrics,
         validation_proba=p_val,

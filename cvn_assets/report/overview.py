@@ -119,10 +119,34 @@ def versus_baselines(report: ProxyEconomyReport) -> OverviewTable:
     )
 
 
+def feature_sets(report: ProxyEconomyReport) -> OverviewTable | None:
+    """Per cost, each feature set against the reference set on OOS sortino, model by model and pooled;
+    None for a sweep with one feature set."""
+    tests = report.feature_sets
+    if tests.empty:
+        return None
+    tests = tests[tests["outcome"] == "sortino_test"]
+    columns = ["cost_bps", "feature_set", "model", "cells", "share_better", "mean_difference", "sign_p"]
+    return OverviewTable(
+        tests[columns].reset_index(drop=True),
+        {
+            "cost_bps": "trading cost per trade (bps)",
+            "feature_set": "the feature set, against the reference (base) with the same model on the same cells",
+            "model": "model or ensemble; (all models): every pair pooled",
+            "cells": "cells (crypto x fold; x model when pooled) with both values",
+            "share_better": "share of those where the feature set has the higher OOS sortino (0 to 1)",
+            "mean_difference": "mean OOS sortino of the feature set minus the reference's (a ratio)",
+            "sign_p": "two-sided sign test of the paired differences (0 to 1; small: the difference is real)",
+        },
+    )
+
+
 def overview_tables(report: ProxyEconomyReport) -> dict[str, OverviewTable]:
-    return {
+    tables = {
         "leaderboard (mean OOS sortino)": leaderboard(report),
         "overfitting": overfitting(report),
         "correlations (pooled)": correlations(report),
         "versus baselines": versus_baselines(report),
     }
+    compared = feature_sets(report)
+    return tables | ({"feature sets (OOS sortino)": compared} if compared is not None else {})

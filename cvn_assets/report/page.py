@@ -94,7 +94,9 @@ _HOW_TO_READ = (
     "2014) is the probability that the picked variant's Sharpe ratio over its per-cell OOS total returns "
     "beats the best of as many unskilled variants. random_matched trades exactly as often as its variant. "
     "A variant marked degenerate in the leaderboard predicts a constant in every cell (OOS AUC exactly 0.5, "
-    "no OOS trade)."
+    "no OOS trade). A variant is a model or ensemble on one feature set (xgboost@btc_overlay: xgboost on "
+    "btc_overlay; no suffix: base), and the overfitting odds count every pair tried. Feature sets compares "
+    "each feature set with base, model by model on the same cells and pooled, with the same paired tests."
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from cvn_assets.core.baselines import MATCHED_BASELINE
 from cvn_assets.core.proxy_economy import PICKED_ON
+from cvn_assets.core.variants import variant_label
 
 # The baselines of the same cell whose OOS sortino sits beside each variant's (random_matched is the
 # variant's own: random entries trading exactly as often as it does).
@@ -20,7 +21,7 @@ BESIDE = ("buy_and_hold", "random")
 BPS = 1e4  # basis points in one unit of return
 # column -> (source column, scale, description with its unit)
 _COLUMNS: dict[str, tuple[str | None, float, str]] = {
-    "variant": ("variant", 1.0, "model or ensemble"),
+    "variant": ("variant", 1.0, "model or ensemble, @ its feature set when not base"),
     PICKED_ON: (PICKED_ON, 1.0, "validation F1 of the buy class: what the report picks on (0 to 1)"),
     "auc_buy_val": ("auc_buy_val", 1.0, "validation AUC of the buy class (0.5 is chance)"),
     "sortino_test": ("sortino_test", 1.0, "OOS sortino, annualized from bar returns (a ratio)"),
@@ -74,6 +75,7 @@ def variants_view(results: Sequence[Mapping[str, Any]], baselines: Sequence[Mapp
     rows = []
     for result in results:
         row = {name: _shown(result, name) for name in VIEW_COLUMNS}
+        row["variant"] = variant_label(str(result["variant"]), result.get("feature_set"))
         for kind in BESIDE:
             row[f"{kind}_sortino"] = _scaled(baseline_sortino.get(kind), 1.0)
         rows.append(row)

@@ -9,6 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from cvn_assets.core.folds import current_fold_id
+from cvn_assets.core.variants import variant_label
 from cvn_assets.store.schema import finetune_baselines, finetune_results
 
 SUMMARY_METRICS = [
@@ -27,10 +28,12 @@ def summary(engine: sa.Engine, run_id: str) -> pd.DataFrame:
     with engine.connect() as conn:
         results = pd.read_sql(
             sa.select(
-                r.cost_bps, r.variant.label("name"), r.auc_buy_test, *(r[m] for m in SUMMARY_METRICS)
+                r.cost_bps, r.variant, r.feature_set, r.auc_buy_test, *(r[m] for m in SUMMARY_METRICS)
             ).where(r.run_id == run_id),
             conn,
         )
+        results.insert(1, "name", labelled(results)["variant"])
+        results = results.drop(columns=["variant", "feature_set"])
         baselines = pd.read_sql(
             sa.select(b.cost_bps, b.baseline_type.label("name"), *(b[m] for m in SUMMARY_METRICS)).where(
                 b.run_id == run_id
@@ -50,7 +53,9 @@ def summary(engine: sa.Engine, run_id: str) -> pd.DataFrame:
 def sweep_rows(engine: sa.Engine, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every result row and every baseline row of a sweep, as the report reads them."""
     with engine.connect() as conn:
-        results = pd.read_sql(sa.select(finetune_results).where(finetune_results.c.run_id == run_id), conn)
+        results = labelled(
+            pd.read_sql(sa.select(finetune_results).where(finetune_results.c.run_id == run_id), conn)
+        )
         baselines = pd.read_sql(
             sa.select(finetune_baselines).where(finetune_baselines.c.run_id == run_id), conn
         )
@@ -66,12 +71,24 @@ def results_frame(
 ) -> pd.DataFrame:
     """`columns` of a sweep's result rows, or of one crypto x fold partition's."""
     r = finetune_results.c
-    query = sa.select(*(r[c] for c in columns)).where(r.run_id == run_id)
+    wanted = [*columns, *(["feature_set"] if "variant" in columns and "feature_set" not in columns else [])]
+    query = sa.select(*(r[c] for c in wanted)).where(r.run_id == run_id)
     if crypto is not None:
         query = query.where(r.crypto == crypto)
     if fold_id is not None:
         query = query.where(r.fold_id == current_fold_id(fold_id))
-    return pd.read_sql(query.order_by(r.cost_bps, r.crypto, r.fold_id, r.variant), conn)
+    frame = pd.read_sql(query.order_by(r.cost_bps, r.crypto, r.fold_id, r.feature_set, r.variant), conn)
+    return labelled(frame)[list(columns)] if "variant" in columns else frame
+
+
+def labelled(results: pd.DataFrame) -> pd.DataFrame:
+    """Result rows with `variant` as reports name it: the model or ensemble, `@` its feature set when that
+    is not base. Every (feature set, model) pair is a variant of its own in the report's statistics."""
+    if results.empty or "feature_set" not in results.columns:
+        return results
+    out = results.copy()
+    out["variant"] = [variant_label(v, fs) for v, fs in zip(out["variant"], out["feature_set"], strict=True)]
+    return out
 
 
 def partition_baselines(

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from cvn_assets.core.backtest import ECONOMIC_METRICS
 from cvn_assets.core.baselines import MATCHED_BASELINE
-from cvn_assets.core.config import STRATEGY_MAX_LENGTH
+from cvn_assets.core.config import BASE_FEATURE_SET, STRATEGY_MAX_LENGTH
 from cvn_assets.core.fills import CODE_MAX_LENGTH, FILL_KEY, SIDES, SYMBOL_MAX_LENGTH
 from cvn_assets.core.metric_names import CLASSIFICATION_METRICS
 
@@ -20,7 +20,7 @@ COST_BASIS_REALIZED = "realized_fills"
 COST_BASES = (COST_BASIS_BACKTESTED, COST_BASIS_REALIZED)
 SPLIT_SUFFIXES = ("_val", "_test")
 
-RESULT_KEY = ("run_id", "strategy", "variant", "crypto", "fold_id", "cost_bps")
+RESULT_KEY = ("run_id", "strategy", "feature_set", "variant", "crypto", "fold_id", "cost_bps")
 BASELINE_KEY = ("run_id", "strategy", "baseline_type", "crypto", "fold_id", "cost_bps")
 RESULT_METRICS = (*CLASSIFICATION_METRICS, "threshold_buy", *ECONOMIC_METRICS)
 # The variant's own random baseline (`random_matched`), on its result row (migration 0005): e.g.
@@ -89,6 +89,8 @@ finetune_results = sa.Table(
     "finetune_results",
     metadata,
     *_key_columns("variant", 100),
+    # The feature set the variant was trained on (migration 0008; rows written before read as base).
+    sa.Column("feature_set", sa.String(40), nullable=False, server_default=BASE_FEATURE_SET),
     *_cost_columns(),
     *_metric_columns(RESULT_METRICS, integer=("n_trades",)),
     *_metric_columns(ECONOMIC_METRICS, prefix=MATCHED_PREFIX),

@@ -22,11 +22,12 @@ def replace_partition(
     engine: sa.Engine, table: sa.Table, key: Sequence[str], scope: Mapping[str, Any], rows: Sequence[Row]
 ) -> int:
     """Make the rows of `scope` (e.g. run_id, strategy, crypto, fold_id, cost_bps) exactly `rows`."""
-    member = next(k for k in key if k not in scope)  # the key column that varies inside the scope
+    members = [k for k in key if k not in scope]  # the key columns that vary inside the scope
     for row in rows:
         wrong = {k: row[k] for k in scope if row[k] != scope[k]}
         if wrong:
-            raise ValueError(f"row {row[member]!r} does not belong to partition {dict(scope)}: {wrong}")
+            named = "/".join(str(row[m]) for m in members)
+            raise ValueError(f"row {named!r} does not belong to partition {dict(scope)}: {wrong}")
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Serialize writers of the same partition; the lock ends with the transaction.
@@ -35,8 +36,9 @@ def replace_partition(
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(table_id, scope_id)))
         lock_fills(conn, exclusive=False)  # no fills import commits halfway through this write
         in_scope = sa.and_(*(table.c[k] == v for k, v in scope.items()))
-        members = [row[member] for row in rows]
-        conn.execute(sa.delete(table).where(in_scope, table.c[member].not_in(members)))
+        kept = [tuple(row[m] for m in members) for row in rows]
+        stale = sa.tuple_(*(table.c[m] for m in members)).not_in(kept) if kept else sa.true()
+        conn.execute(sa.delete(table).where(in_scope, stale))
         if rows:
             stmt = dialect_insert(conn, table).values(list(rows))
             updates = {c: stmt.excluded[c] for c in rows[0] if c not in key}
