@@ -28,9 +28,10 @@ from cvn_assets.core.baselines import (
 )
 from cvn_assets.core.config import SweepConfig
 from cvn_assets.core.datasets import FeatureFrame, FoldDataset, build_fold_dataset, fold_span, label_features
-from cvn_assets.core.economics import variant_economics
+from cvn_assets.core.economics import entry_signal, variant_economics
 from cvn_assets.core.equity_curves import CellEquity, cell_equity
 from cvn_assets.core.errors import ConfigError, DataCoverageError
+from cvn_assets.core.event_filter import cusum_events, fit_summary
 from cvn_assets.core.folds import Fold, current_fold_id
 from cvn_assets.core.hashing import canonical_json
 from cvn_assets.core.labels import triple_barrier_labels
@@ -170,7 +171,16 @@ def fold_dataset(
         stop_loss_atr=cfg.labels.stop_loss_atr,
         atr_window=cfg.labels.atr_window,
     )
-    return build_fold_dataset(label_features(crypto, bars, frames, labels, fold), fold)
+    if not cfg.event_filter.enabled:
+        return build_fold_dataset(label_features(crypto, bars, frames, labels, fold), fold)
+    settings = cfg.event_filter
+    events = cusum_events(bars["close"], k=settings.k, vol_window=settings.vol_window)
+    labeled = label_features(crypto, bars, frames, labels, fold, events)
+    train = labeled.frame.index[
+        (labeled.frame.index >= fold.train_start) & (labeled.frame.index < fold.train_end)
+    ]
+    fit = fit_summary(bars["close"], events, train, k=settings.k, vol_window=settings.vol_window)
+    return build_fold_dataset(labeled, fold, fit)
 
 
 def cell_dataset(
@@ -492,7 +502,7 @@ def report_cell(cfg: SweepConfig, dataset: FoldDataset, variants: list[VariantPr
     split = dataset.split("test")
     curves = cell_equity(
         split,
-        {v.variant: np.asarray(v.test) >= v.threshold for v in variants},
+        {v.label: entry_signal(split, v.test, v.threshold) for v in variants},
         cost,
         entry_prob=cfg.baselines.random_entry_prob,
         n_seeds=cfg.baselines.random_seeds,

@@ -37,6 +37,7 @@ BENCHES: dict[str, list[str]] = {
         rf"^ratio bound / serial loop\s+:\s+{NUMBER}\s+",
     ],
     "ui_vs_cli.py": [rf"^ratio UI / CLI\s+:\s+{NUMBER}\s+\(target <= 1.0\)$"],
+    "feature_set_cost.py": [rf"^ratio feature sets / base alone\s+:\s+{NUMBER}\s+\(target <= 1.5\)$"],
     "memory_estimate.py": [
         rf"^interpreter: INTERPRETER_BYTES {NUMBER} MiB, measured now {NUMBER} MiB \(ratio {NUMBER}\)$",
         rf"^worst \|estimate / measured - 1\| :\s+{NUMBER}\s+\(target <= 0.25\)$",
@@ -46,7 +47,7 @@ BENCHES: dict[str, list[str]] = {
 
 # These two spend most of their time waiting on the daemon's 30 s loops: the module starts them at once, in
 # the background, and the other benches run meanwhile.
-WAITING_ON_DAGSTER = ("orchestration_overhead.py", "ui_vs_cli.py")
+WAITING_ON_DAGSTER = ("orchestration_overhead.py", "ui_vs_cli.py", "feature_set_cost.py")
 TIMEOUT_S = 400
 
 

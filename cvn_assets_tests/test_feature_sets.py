@@ -204,6 +204,12 @@ def test_a_sweep_with_two_feature_sets_scores_every_pair_on_one_basis(tmp_path: 
     with dg.instance_for_test() as instance:
         report = materialize_sweep(defs, cfg, instance)
         assert report.ok and not report.failed_checks, (report.failed, report.failed_checks)
+        # The report asset compares the feature sets: in each cost's verdict and in its own table.
+        assert defs.resolve_job_def(keys.report_job).execute_in_process(instance=instance).success
+        shown = instance.get_latest_materialization_event(keys.report).asset_materialization.metadata
+        assert "btc_overlay has a higher OOS sortino than base" in shown["verdict at 10 bps"].value
+        compared = shown["feature sets (OOS sortino)"].value.records
+        assert {r.data["feature_set"] for r in compared} == {"btc_overlay"}
     engine = get_engine(db_url)
     with engine.connect() as conn:
         results = pd.read_sql(sa.select(finetune_results), conn)
@@ -222,7 +228,10 @@ def test_a_sweep_with_two_feature_sets_scores_every_pair_on_one_basis(tmp_path: 
     report = build_report(*sweep_rows(engine, cfg.run_id))
     assert set(report.overfitting["variants"]) == {3}  # the odds count every (feature set, model) tried
     assert set(report.feature_sets["feature_set"]) == {"btc_overlay"}
-    assert any("btc_overlay has a higher OOS sortino than base" in line for line in verdicts(report))
+    lines = verdicts(report)
+    assert len(lines) == len(cfg.costs_bps) and all(
+        "btc_overlay has a higher OOS sortino than base" in x for x in lines
+    )
     btc = results[(results["crypto"] == "BTCUSD") & (results["variant"] == "xgboost")]
     # For BTC the overlay equals base: the same features, so the same predictions and money.
     by_set = btc.set_index(["fold_id", "cost_bps", "feature_set"])["sortino_test"].unstack("feature_set")

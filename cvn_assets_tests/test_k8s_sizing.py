@@ -92,6 +92,14 @@ def minute_sweep(name: str, n_windows: int, years: int) -> dict[str, Any]:
 # A large partition (HEAVY) and one no profile holds.
 LARGE = minute_sweep("large", n_windows=20, years=3)
 HUGE = minute_sweep("huge", n_windows=40, years=6)
+# The same minute sweep over BTC and SYNA on the base feature set, and on the BTC overlay: the overlay
+# loads BTC's bars beside SYNA's and fits twice the columns (the old system's OOM at an 8 GiB limit).
+PAIR = {"BTCUSD": {"kind": "synthetic"}, "SYNA": {"kind": "synthetic"}}
+ON_BASE = minute_sweep("on_base", n_windows=10, years=2) | {"universe": PAIR, "feature_sets": ["base"]}
+ON_OVERLAY = minute_sweep("on_overlay", n_windows=10, years=2) | {
+    "universe": PAIR,
+    "feature_sets": ["btc_overlay"],
+}
 
 
 @dg.op
@@ -124,7 +132,7 @@ def sweeps_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "sweeps"
     directory.mkdir()
     (directory / "demo.yaml").write_text(DEFAULT_CONFIG_PATH.read_text())
-    for raw in (LARGE, HUGE):
+    for raw in (LARGE, HUGE, ON_BASE, ON_OVERLAY):
         (directory / f"{raw['name']}.yaml").write_text(yaml.safe_dump(raw))
     return directory
 
@@ -184,13 +192,14 @@ def record_bars(instance: dg.DagsterInstance, sweep: str, crypto: str, first: st
 
 
 def minute_partition(instance: dg.DagsterInstance, raw: dict[str, Any]) -> str:
-    """The sweep's SYNA bars recorded from 1 Jan 2019 for as long as its fold needs, and that fold's
-    partition key."""
+    """The sweep's bars (every crypto of its universe) recorded from 1 Jan 2019 for as long as its fold
+    needs, and the key of SYNA's partition of that fold."""
     cfg = parse_config(raw)
     first = pd.Timestamp("2019-01-01T00:00Z")
     last = first + pd.Timedelta(days=int(cfg.folds.train[:-1]) + 60 + 2)
-    record_bars(instance, cfg.name, "SYNA", str(first), str(last))
-    plan = plan_from_spans(cfg, {"SYNA": DataSpan(first, last)})
+    for crypto in cfg.cryptos:
+        record_bars(instance, cfg.name, crypto, str(first), str(last))
+    plan = plan_from_spans(cfg, {crypto: DataSpan(first, last) for crypto in cfg.cryptos})
     return f"SYNA|{plan.fold_ids[-1]}"
 
 
@@ -390,6 +399,20 @@ def test_launch_run_creates_the_sized_job_and_keeps_a_persons_config(instance: d
     assert resources_of(recorder.jobs[-1])["limits"] == {"memory": "64Gi"}
     tags = instance.get_run_by_id(run.run_id).tags
     assert json.loads(tags[K8S_CONFIG_TAG]) == mine and PROFILE_TAG not in tags and WORKING_SET_TAG in tags
+
+
+def test_the_btc_overlay_runs_heavy_where_the_same_partition_on_base_stays_standard(
+    instance: dg.DagsterInstance,
+) -> None:
+    launcher = instance.run_launcher
+    rendered = {}
+    for raw in (ON_BASE, ON_OVERLAY):
+        partition = minute_partition(instance, raw)
+        sized = launcher.sized(a_run(instance, {"cvn/sweep": raw["name"], "dagster/partition": partition}))
+        rendered[raw["name"]] = (float(sized.tags[WORKING_SET_TAG]), resources_of(run_job(launcher, sized)))
+    (base_gib, base_job), (overlay_gib, overlay_job) = rendered["on_base"], rendered["on_overlay"]
+    assert base_job["limits"] == {"memory": "8Gi"} and overlay_job["limits"] == {"memory": "24Gi"}
+    assert 1.6 < overlay_gib / base_gib < 2.1  # about twice: two series, twice the columns
 
 
 def test_a_reexecuted_run_is_sized_again_and_other_locations_keep_the_launchers_resources(

@@ -96,6 +96,9 @@ def test_emit_refuses_an_event_that_differs_from_its_schema() -> None:
             n_test=1,
             n_features=1,
             class_balance=0.3,
+            event_filter=None,
+            event_filter_sigma=None,
+            event_filter_threshold=None,
         )
 
 

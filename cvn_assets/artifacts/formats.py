@@ -26,6 +26,7 @@ from cvn_assets.artifacts.json_values import dumps, from_json_value, loads, to_j
 from cvn_assets.artifacts.location import ArtifactFolder
 from cvn_assets.core.config import BASE_FEATURE_SET
 from cvn_assets.core.datasets import SPLITS, FeatureColumns, FeatureFrame, FoldDataset
+from cvn_assets.core.event_filter import EventFilterFit
 from cvn_assets.core.folds import Fold
 from cvn_assets.harness.contracts import (
     DatasetShape,
@@ -107,6 +108,7 @@ def _write_dataset(folder: ArtifactFolder, value: FoldDataset) -> dict[str, Any]
         "feature_hash": value.feature_hash,
         "data_hash": value.data_hash,
         "feature_sets": value.feature_sets,
+        "event_filter": value.event_filter,
     }
 
 
@@ -118,6 +120,7 @@ def _read_dataset(folder: ArtifactFolder, manifest: dict[str, Any]) -> FoldDatas
         feature_hash=manifest["feature_hash"],
         data_hash=manifest["data_hash"],
         feature_sets=from_json_value(tuple[FeatureColumns, ...], manifest.get("feature_sets", [])),
+        event_filter=from_json_value(EventFilterFit | None, manifest.get("event_filter")),
         **{split: folder.read_frame(f"{split}.parquet") for split in SPLITS},
     )
 
@@ -243,6 +246,7 @@ def _write_trained(folder: ArtifactFolder, artifact: TrainedArtifact) -> dict[st
             "test_metrics",
             "events",
             "search",
+            "event_filter",
         )
     }
     return {
@@ -291,6 +295,7 @@ def _read_trained(folder: ArtifactFolder, manifest: dict[str, Any]) -> TrainedAr
         events=_events(manifest["events"]),
         meta_model=meta_model,
         search=from_json_value(SearchSummary | None, manifest["search"]),
+        event_filter=from_json_value(EventFilterFit | None, manifest.get("event_filter")),
     )
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from cvn_assets.core.backtest import Economics, simulate
-from cvn_assets.core.economics import label_exits
+from cvn_assets.core.economics import entry_rows, label_exits
 from cvn_assets.core.random_trades import (
     SeedPool,
     TradePaths,
@@ -22,12 +23,24 @@ BASELINE_TYPES = ("buy_and_hold", "random", "naive")  # one row each per crypto 
 MATCHED_BASELINE = "random_matched"  # one per variant, stored on its result row
 
 
+def first_entry(split: pd.DataFrame) -> int | None:
+    """Where buy_and_hold enters: the first bar, or with the event filter on the first event bar (None:
+    the window holds no event, so it never trades)."""
+    allowed = entry_rows(split)
+    if allowed is None:
+        return 0
+    return int(np.argmax(allowed)) if allowed.any() else None
+
+
 def buy_and_hold(split: pd.DataFrame, cost: float, bars_per_year: float) -> Economics:
-    """One round trip: in at the first bar's close, out at the last bar's close."""
+    """One round trip: in at the first bar's close (the first event bar's, with the event filter on), out
+    at the last bar's close."""
     close = split["close"].to_numpy()
-    n = close.size
+    n, entry = close.size, first_entry(split)
+    if entry is None:
+        return naive(split, cost, bars_per_year)
     return simulate(
-        close, np.array([0]), np.array([n - 1]), close[[n - 1]], cost=cost, bars_per_year=bars_per_year
+        close, np.array([entry]), np.array([n - 1]), close[[n - 1]], cost=cost, bars_per_year=bars_per_year
     )
 
 
@@ -61,6 +74,8 @@ def random_entries(
         for i, s in enumerate(block):
             np.random.default_rng([*seed_key, s]).random(out=draws)
             np.less(draws, entry_prob, out=signals[i])
+        if paths.allowed is not None:  # the event filter: random entries on its bars only
+            signals &= paths.allowed
         seed, entries = chains(signals, paths.next_free)
         pool.add(chain_economics(paths, seed, entries, len(block), bars_per_year))
     return pool.economics(bars_per_year)
@@ -97,10 +112,12 @@ def random_matched(
         for i, s in enumerate(block):
             np.random.default_rng([*seed_key, s]).random(out=draws[i])
         signals = draws[:, 0] < rate
+        if paths.allowed is not None:
+            signals &= paths.allowed
         seed, entries = chains(signals, paths.next_free)
         short = np.flatnonzero(np.bincount(seed, minlength=len(block)) < n_trades)
         if short.size:
-            densest = densest_trades(paths.next_free) if densest is None else densest
+            densest = densest_trades(paths.next_free, paths.allowed) if densest is None else densest
             keep = ~np.isin(seed, short)
             seed = np.concatenate([seed[keep], np.repeat(short, densest.size)])
             entries = np.concatenate([entries[keep], np.tile(densest, short.size)])
@@ -114,19 +131,21 @@ def random_matched(
     return pool.economics(bars_per_year)
 
 
-def densest_trades(next_free: np.ndarray) -> np.ndarray:
+def densest_trades(next_free: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
     """The rows of a largest set of non-overlapping trades on the window (row r's trade holds rows r to
-    next_free[r] - 1). Walking every row greedily from the first can hold fewer: a long first trade may
-    cover several short ones. most[r], the most trades from row r on, is max(most[r + 1], 1 +
-    most[next_free[r]]); walking forward, a row is taken whenever taking it keeps the most."""
+    next_free[r] - 1), entering only at `allowed` rows (default: every row). Walking every row greedily
+    from the first can hold fewer: a long first trade may cover several short ones. most[r], the most
+    trades from row r on, is max(most[r + 1], 1 + most[next_free[r]]) (most[r + 1] where r may not
+    enter); walking forward, a row is taken whenever taking it keeps the most."""
     n = next_free.size
     free = np.minimum(next_free, n).tolist()
+    may = [True] * n if allowed is None else allowed.tolist()
     most = [0] * (n + 1)
     for r in range(n - 1, -1, -1):
-        most[r] = max(most[r + 1], 1 + most[free[r]])
+        most[r] = max(most[r + 1], 1 + most[free[r]]) if may[r] else most[r + 1]
     rows, r = [], 0
     while r < n:
-        if 1 + most[free[r]] >= most[r + 1]:
+        if may[r] and 1 + most[free[r]] >= most[r + 1]:
             rows.append(r)
             r = free[r]
         else:
@@ -138,14 +157,18 @@ def matched_entry_rate(n_trades: int, paths: TradePaths) -> float:
     """The candidate rate whose walk gives about 2 * n_trades trades: each trade holds its mean length
     and then waits 1/rate rows for the next candidate."""
     mean_hold = float(np.mean(paths.next_free - np.arange(paths.n_rows)))
-    wait = paths.n_rows / (2 * n_trades) - mean_hold
+    # With the event filter on, candidates fall on its bars only: the wait counts those.
+    share = 1.0 if paths.allowed is None else max(float(paths.allowed.mean()), 1.0 / paths.n_rows)
+    wait = (paths.n_rows / (2 * n_trades) - mean_hold) * share
     return 1.0 if wait <= 1 else 1.0 / wait
 
 
 def window_paths(split: pd.DataFrame, cost: float) -> TradePaths:
     """The trade every row of a split would make at this cost: what the random baselines score."""
     exit_pos, exit_price = label_exits(split)
-    return trade_paths(split["close"].to_numpy(), exit_pos, exit_price, cost)
+    paths = trade_paths(split["close"].to_numpy(), exit_pos, exit_price, cost)
+    allowed = entry_rows(split)
+    return paths if allowed is None else replace(paths, allowed=allowed)
 
 
 def baseline_seed_key(seed: int, crypto: str, fold_index: int, split_name: str) -> tuple[int, ...]:

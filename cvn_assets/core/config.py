@@ -113,6 +113,15 @@ def _default_feature_sets() -> dict[str, FeatureSetSettings]:
     return {BASE_FEATURE_SET: FeatureSetSettings()}
 
 
+class EventFilterSettings(_Strict):
+    """The symmetric CUSUM event filter (core/event_filter.py): off by default. On, labels, training and
+    every backtest, the baselines' included, use only the bars it marks as events."""
+
+    enabled: bool = False
+    k: float = Field(2.0, gt=0)  # the threshold h_t = k x sigma_t
+    vol_window: int = Field(24, ge=2)  # sigma_t: the std of the last vol_window log returns
+
+
 class LabelSettings(_Strict):
     horizon_bars: int = Field(24, ge=1)
     take_profit_atr: float = Field(2.0, gt=0)
@@ -268,6 +277,7 @@ class SweepConfig(_Strict):
         default_factory=_default_feature_sets, min_length=1
     )
     labels: LabelSettings = LabelSettings()
+    event_filter: EventFilterSettings = EventFilterSettings()
     folds: FoldSettings = FoldSettings()
     models: dict[str, ModelSettings] = Field(min_length=1)
     hpo: HpoSettings = HpoSettings()
@@ -343,9 +353,11 @@ class SweepConfig(_Strict):
     @property
     def fingerprint(self) -> str:
         # What the rows depend on: the schedule (operations) does not change a result.
-        # Nor does listing the default feature set: a sweep written before feature sets keeps its run_id.
-        default_sets = self.feature_sets == _default_feature_sets()
-        exclude = {"operations", "feature_sets"} if default_sets else {"operations"}
+        # Nor do settings added later while they hold their defaults: a sweep written before them keeps
+        # its run_id (and so its rows).
+        exclude = {"operations"} | {
+            key for key, default in _LATER_DEFAULTS.items() if getattr(self, key) == default()
+        }
         return fingerprint(self.model_dump(mode="json", exclude=exclude), length=12)
 
     @property
@@ -367,6 +379,12 @@ class SweepConfig(_Strict):
     @property
     def cryptos(self) -> list[str]:
         return sorted(self.universe)
+
+
+_LATER_DEFAULTS: dict[str, Callable[[], Any]] = {
+    "feature_sets": _default_feature_sets,
+    "event_filter": EventFilterSettings,
+}
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

@@ -6,9 +6,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from cvn_assets.core.errors import DatasetError
+from cvn_assets.core.event_filter import EVENT_COLUMN, EventFilterFit
 from cvn_assets.core.folds import Fold
 from cvn_assets.core.hashing import canonical_json, fingerprint, frame_digest
 from cvn_assets.core.labels import LABEL_COLUMNS
@@ -71,6 +73,9 @@ class FoldDataset:
     data_hash: str
     feature_sets: tuple[FeatureColumns, ...] = ()
     feature_set: str | None = None  # the view's feature set; None: every set's columns
+    # With the event filter on: what it amounted to on this fold (each split then holds an `event` column,
+    # and only event rows are labels to train and evaluate on, and bars a trade may enter at).
+    event_filter: EventFilterFit | None = None
 
     def for_feature_set(self, name: str) -> FoldDataset:
         """The same rows with only `name`'s feature columns as features (no frame is copied)."""
@@ -86,8 +91,18 @@ class FoldDataset:
     def split(self, name: str) -> pd.DataFrame:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]
 
-    def xy(self, name: str) -> tuple[pd.DataFrame, pd.Series]:
+    def events(self, name: str) -> np.ndarray | None:
+        """The split's rows a trade may enter at (the event filter's bars); None: every row."""
         frame = self.split(name)
+        return frame[EVENT_COLUMN].to_numpy(dtype=bool) if EVENT_COLUMN in frame else None
+
+    def xy(self, name: str) -> tuple[pd.DataFrame, pd.Series]:
+        """Features and labels of the split's rows a model learns from and is scored on: every row, or
+        with the event filter on its event rows only."""
+        frame = self.split(name)
+        events = self.events(name)
+        if events is not None:
+            frame = frame.loc[events]
         return frame[list(self.feature_names)], frame["label"].astype(int)
 
 
@@ -97,10 +112,18 @@ def fold_span(frame: pd.DataFrame, fold: Fold) -> pd.DataFrame:
 
 
 def label_features(
-    crypto: str, ohlcv: pd.DataFrame, features: Sequence[FeatureFrame], labels: pd.DataFrame, fold: Fold
+    crypto: str,
+    ohlcv: pd.DataFrame,
+    features: Sequence[FeatureFrame],
+    labels: pd.DataFrame,
+    fold: Fold,
+    events: pd.Series | None = None,
 ) -> LabeledFeatures:
-    """Join every feature set's features, the labels and prices, restricted to the fold's span."""
+    """Join every feature set's features, the labels and prices (and the event filter's bars, when it is
+    on), restricted to the fold's span."""
     market = labels.assign(close=ohlcv["close"], bar=range(len(ohlcv)))
+    if events is not None:
+        market[EVENT_COLUMN] = events.reindex(market.index, fill_value=False).to_numpy(dtype=bool)
     span = fold_span(market, fold)
     columns: dict[str, pd.Series] = {}
     sets: list[FeatureColumns] = []
@@ -120,7 +143,9 @@ def label_features(
     return LabeledFeatures(crypto, joined, tuple(sets))
 
 
-def build_fold_dataset(labeled: LabeledFeatures, fold: Fold) -> FoldDataset:
+def build_fold_dataset(
+    labeled: LabeledFeatures, fold: Fold, event_filter: EventFilterFit | None = None
+) -> FoldDataset:
     """Split into windows, dropping warm-up rows and unlabeled rows, and purging every row whose label
     ends at or after the start of the next window (the purge gap normally guarantees none)."""
     frame = labeled.frame
@@ -131,11 +156,14 @@ def build_fold_dataset(labeled: LabeledFeatures, fold: Fold) -> FoldDataset:
         keep = usable & (frame.index >= start) & (frame.index < end)
         if next_start[name] is not None:
             keep &= frame["label_end"] < next_start[name]
-        split = frame.loc[keep, [*labeled.feature_names, *LABEL_COLUMNS, *MARKET_COLUMNS]]
-        if split.empty or (name == "train" and split["label"].nunique() < 2):
+        market = [*MARKET_COLUMNS, *([EVENT_COLUMN] if EVENT_COLUMN in frame else [])]
+        split = frame.loc[keep, [*labeled.feature_names, *LABEL_COLUMNS, *market]]
+        labels = split.loc[split[EVENT_COLUMN], "label"] if EVENT_COLUMN in split else split["label"]
+        if labels.empty or (name == "train" and labels.nunique() < 2):
+            rows = "event rows" if EVENT_COLUMN in split else "usable rows"
             raise DatasetError(
                 f"{labeled.crypto} fold {fold.fold_id}: the {name} window {start} to {end} has "
-                f"{len(split)} usable rows and labels {sorted(split['label'].unique())}; cannot train"
+                f"{len(labels)} {rows} and labels {sorted(labels.unique())}; cannot train"
             )
         splits[name] = split
 
@@ -151,5 +179,6 @@ def build_fold_dataset(labeled: LabeledFeatures, fold: Fold) -> FoldDataset:
         feature_hash=fingerprint([c.feature_hash for c in labeled.feature_sets]),
         data_hash=digest.hexdigest()[:16],
         feature_sets=labeled.feature_sets,
+        event_filter=event_filter,
         **splits,
     )

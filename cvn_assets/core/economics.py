@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from cvn_assets.core.backtest import Economics, select_trades, simulate
+from cvn_assets.core.event_filter import EVENT_COLUMN
 
 
 def label_exits(split: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +31,27 @@ def trade_signal(split: pd.DataFrame, signal: np.ndarray, cost: float, bars_per_
     )
 
 
+def entry_rows(split: pd.DataFrame) -> np.ndarray | None:
+    """The rows a trade may enter at: the event filter's bars when it is on (an `event` column), else
+    None (every row)."""
+    return split[EVENT_COLUMN].to_numpy(dtype=bool) if EVENT_COLUMN in split else None
+
+
+def entry_signal(split: pd.DataFrame, probability: np.ndarray, threshold: float) -> np.ndarray:
+    """Where a variant enters: its probability clears the threshold. With the event filter on, the
+    probabilities are the event rows' (what the model was scored on), in order, and only those may enter."""
+    chosen = np.asarray(probability) >= threshold
+    allowed = entry_rows(split)
+    if allowed is None:
+        return chosen
+    if chosen.size != int(allowed.sum()):
+        raise ValueError(f"{chosen.size} probabilities for the split's {int(allowed.sum())} event rows")
+    signal = np.zeros(len(split), dtype=bool)
+    signal[allowed] = chosen
+    return signal
+
+
 def variant_economics(
     split: pd.DataFrame, probability: np.ndarray, threshold: float, cost: float, bars_per_year: float
 ) -> Economics:
-    return trade_signal(split, np.asarray(probability) >= threshold, cost, bars_per_year)
+    return trade_signal(split, entry_signal(split, probability, threshold), cost, bars_per_year)

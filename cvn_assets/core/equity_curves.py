@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from cvn_assets.core.backtest import equity_growth, select_trades
-from cvn_assets.core.economics import label_exits
+from cvn_assets.core.baselines import first_entry
+from cvn_assets.core.economics import entry_rows, label_exits
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,15 @@ def cell_equity(
     n = len(split)
     close, exits = split["close"].to_numpy(), label_exits(split)
     curves = {name: signal_equity(close, exits, signal, cost) for name, signal in signals.items()}
-    held = equity_growth(close, np.array([0]), np.array([n - 1]), close[[n - 1]], cost=cost)
-    curves["buy_and_hold"] = np.cumprod(held)[:-1]  # out at the last close: nothing left to settle
+    entry = first_entry(split)
+    if entry is None:
+        curves["buy_and_hold"] = np.ones(n)
+    else:
+        held = equity_growth(close, np.array([entry]), np.array([n - 1]), close[[n - 1]], cost=cost)
+        curves["buy_and_hold"] = np.cumprod(held)[:-1]  # out at the last close: nothing left to settle
     curves["naive"] = np.ones(n)
-    draws = (np.random.default_rng([*seed_key, s]).random(n) < entry_prob for s in range(n_seeds))
+    allowed = entry_rows(split)
+    allowed = np.ones(n, dtype=bool) if allowed is None else allowed
+    draws = ((np.random.default_rng([*seed_key, s]).random(n) < entry_prob) & allowed for s in range(n_seeds))
     curves["random"] = np.mean([signal_equity(close, exits, signal, cost) for signal in draws], axis=0)
     return pd.DataFrame(curves, index=split.index)

@@ -291,12 +291,13 @@ def verdicts(report: ProxyEconomyReport) -> list[str]:
             f"picking the best {PICKED_ON} variant ({over['picked_variant']}) overfits with probability "
             f"{pbo}, and its deflated Sharpe ratio is {dsr}."
         )
-        lines += _feature_set_verdicts(report.feature_sets, cost)
+        lines[-1] = " ".join([lines[-1], *_feature_set_verdicts(report.feature_sets, cost)])
     return lines
 
 
 def _feature_set_verdicts(tests: pd.DataFrame, cost: float) -> list[str]:
-    """Per feature set other than the reference: does it earn more OOS sortino with the same models?"""
+    """Per feature set other than the reference: does it earn more OOS sortino with the same models? (A
+    sentence each, appended to the cost level's verdict: one verdict per cost.)"""
     if tests.empty:
         return []
     lines = []
@@ -308,7 +309,7 @@ def _feature_set_verdicts(tests: pd.DataFrame, cost: float) -> list[str]:
         p = f"{row['sign_p']:.2f}" if row["sign_p"] is not None and pd.notna(row["sign_p"]) else "n/a"
         scope = "(model, cell) pairs" if row["model"] == ALL_MODELS else f"cells with {row['model']}"
         lines.append(
-            f"At {cost} bps {feature_set} has a higher OOS sortino than {row['reference']} in "
+            f"{feature_set} has a higher OOS sortino than {row['reference']} in "
             f"{row['share_better']:.0%} of {int(row['cells'])} {scope} (sign test p = {p})."
         )
     return lines

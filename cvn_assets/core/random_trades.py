@@ -46,6 +46,7 @@ class TradePaths:
 
     next_free: np.ndarray  # first row where the next trade may enter (>= len: none)
     table: np.ndarray  # (rows, 8) floats, the last column unused (it pads a row to 64 bytes)
+    allowed: np.ndarray | None = None  # rows a trade may enter at (the event filter's); None: every row
 
     @property
     def n_rows(self) -> int:

@@ -11,7 +11,7 @@ from cvn_assets.core.datasets import SPLITS, FeatureFrame, FoldDataset
 from cvn_assets.core.errors import CvnError
 from cvn_assets.core.hashing import frame_digest
 from cvn_assets.defs.keys import crypto_and_fold
-from cvn_assets.defs.metadata import readable
+from cvn_assets.defs.metadata import readable, readable_values
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.features.registry import get_feature_set
 
@@ -136,12 +136,17 @@ def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
             "data_hash": dataset.data_hash,
             "feature_sets": ", ".join(c.feature_set for c in dataset.feature_sets),
         }
+        if dataset.event_filter is not None:  # the CUSUM filter's fit: its sigma and threshold on train
+            meta["event_filter"] = dg.MetadataValue.json(readable_values(dataset.event_filter.as_dict()))
+            meta["event_filter_threshold"] = readable(dataset.event_filter.threshold)
         for split in SPLITS:
             frame = dataset.split(split)
             start, end = dataset.fold.windows()[split]
             meta[f"{split}_window"] = f"{start} to {end}"
             meta[f"n_{split}"] = len(frame)
-            meta[f"{split}_buy_share"] = readable(float(frame["label"].mean()))
+            meta[f"{split}_buy_share"] = readable(float(dataset.xy(split)[1].mean()))
+            if dataset.event_filter is not None:
+                meta[f"{split}_events"] = int(frame["event"].sum())
         return dg.Output(dataset, data_version=dg.DataVersion(dataset.data_hash), metadata=meta)
 
     return [ohlcv, *features, fold_dataset]

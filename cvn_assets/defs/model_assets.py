@@ -80,6 +80,11 @@ def _model_assets(sweep: Sweep, name: str, feature_set: str) -> list[dg.AssetsDe
             {
                 "feature_set": feature_set,
                 "feature_hash": artifact.version.feature_hash,
+                **(
+                    {"event_filter": dg.MetadataValue.json(readable_values(artifact.event_filter.as_dict()))}
+                    if artifact.event_filter
+                    else {}
+                ),
                 "model_hyperparams": dg.MetadataValue.json(scrub(artifact.hyperparams, secret_values())),
                 "hpo_mode": "search" if hp.search else "fixed",
                 FALLBACKS_METADATA: len(hp.fallbacks),

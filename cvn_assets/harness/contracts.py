@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from cvn_assets.core.config import BASE_FEATURE_SET
+from cvn_assets.core.event_filter import EventFilterFit
 from cvn_assets.harness.events import Event
 from cvn_assets.harness.nodes.calibration import Calibrator
 from cvn_assets.harness.nodes.meta_label import MetaLabeler
@@ -97,6 +98,8 @@ class TrainedArtifact:
     events: tuple[Event, ...] = field(default=())
     meta_model: MetaLabeler | None = None
     search: SearchSummary | None = None
+    # The CUSUM event filter's fit on the fold it was trained on (its sigma and threshold); None when off.
+    event_filter: EventFilterFit | None = None
 
     @property
     def optuna_trial_id(self) -> int | None:

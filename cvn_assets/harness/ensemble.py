@@ -40,13 +40,13 @@ def combine_one(
     other = [m for m in spec.base_models if base[m].feature_set != feature_set]
     if other:
         raise ValueError(f"{name} on {feature_set}: the predictions of {other} are of another feature set")
-    y_val = dataset.split("validation")["label"].to_numpy(dtype=int)
+    y_val = dataset.xy("validation")[1].to_numpy()  # the rows the base models were scored on
     val = {m: base[m].validation for m in spec.base_models}
     ensemble = spec.factory(params, seed, threads).fit(val, y_val)
     p_val = np.asarray(ensemble.predict(val), dtype=float)
     p_test = np.asarray(ensemble.predict({m: base[m].test for m in spec.base_models}), dtype=float)
     choice, events = choose_threshold(name, p_val, y_val, threshold, harness)
-    y_test = dataset.split("test")["label"].to_numpy(dtype=int)
+    y_test = dataset.xy("test")[1].to_numpy()
     return VariantPredictions(
         variant=name,
         threshold=choice.threshold,

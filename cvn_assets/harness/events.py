@@ -23,7 +23,15 @@ _DATASET = {"n_train": int, "n_val": int, "n_test": int, "n_features": int, "cla
 _VAL_METRICS = {f"val_{m}": OptNum for m in ("f1_buy", "auc_buy", "brier", "ece", "logloss")}
 
 EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
-    "training_started": {"model_type": str, "seed": int, **_DATASET},
+    # The CUSUM event filter's fit on the fold (None when the sweep does not use it).
+    "training_started": {
+        "model_type": str,
+        "seed": int,
+        **_DATASET,
+        "event_filter": (str, NoneType),
+        "event_filter_sigma": OptNum,
+        "event_filter_threshold": OptNum,
+    },
     "class_balance_applied": {
         "model_type": str,
         "method": str,

@@ -100,6 +100,16 @@ def fit_adapter(
     return adapter, time.perf_counter() - started
 
 
+def filter_fields(dataset: FoldDataset) -> dict[str, Any]:
+    """The event filter in every model's training events, under the same names (None when it is off)."""
+    fit = dataset.event_filter
+    return {
+        "event_filter": fit.kind if fit else None,
+        "event_filter_sigma": fit.sigma if fit else None,
+        "event_filter_threshold": fit.threshold if fit else None,
+    }
+
+
 def train_one(
     model_name: str,
     dataset: FoldDataset,
@@ -121,7 +131,11 @@ def train_one(
     X_val, y_val = dataset.xy("validation")
     X_test, y_test = dataset.xy("test")
     shape = DatasetShape(len(X), len(X_val), len(X_test), X.shape[1], float(y.mean()))
-    events = [emit("training_started", model_type=model_name, seed=seed, **shape.as_dict())]
+    events = [
+        emit(
+            "training_started", model_type=model_name, seed=seed, **shape.as_dict(), **filter_fields(dataset)
+        )
+    ]
 
     balance = balance_classes(y.to_numpy(), harness.class_balance)
     events.append(
@@ -186,4 +200,5 @@ def train_one(
         events=tuple(events),
         meta_model=meta_model,
         search=search,
+        event_filter=dataset.event_filter,
     )
