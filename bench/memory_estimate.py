@@ -4,9 +4,12 @@ In one run of this script:
   * the interpreter: the peak RSS of a fresh Python that imports what a run worker imports, beside the
     estimate's INTERPRETER_BYTES constant (measured the same way once);
   * every partition of the demo sweep (the bundled BTC sample and its synthetic companions, hourly bars,
-    the committed hyperparameters), and the first and last fold of one crypto of a synthetic universe at
-    minute bars for each size of --minute-bars (100 trees per boosting model there: a model's memory is
-    its matrix, not its trees, and 1,000 trees on a million rows take an hour on 2 cores);
+    the committed hyperparameters; its runs compute both its feature sets, base and btc_overlay), the
+    first and last fold of one synthetic crypto of the demo on base alone, and the first and last fold of
+    the synthetic crypto of a BTC + SYNA universe at minute bars for each size of --minute-bars, once on
+    base and once on btc_overlay, which loads BTC's bars beside SYNA's (100 trees per boosting model
+    there: a model's memory is its matrix, not its trees, and 1,000 trees on a million rows take an hour
+    on 2 cores);
   * each partition run exactly as a run pod runs it (the sweep job, every step in one process, in-process
     executor) in a fresh interpreter of its own, so peaks are never shared; its peak RSS (VmHWM) against
     the estimate `defs/sizing.py` makes for it from the instance's records, before it runs.
@@ -76,20 +79,22 @@ print(json.dumps({"ok": result.success, "peak": process_peak()}))  # steps reset
 class Case:
     label: str  # how the table names the sweep
     config: dict[str, Any]
-    partitions: str  # "all": every crypto x fold; "ends": first and last fold of the first crypto
+    partitions: str  # "all": every crypto x fold; "ends": first and last fold of the first non-BTC crypto
     calibration: bool = False
 
 
-def minute_config(n_bars: int, quick: bool) -> dict[str, Any]:
-    """A synthetic universe at minute bars with the demo's models; windows scaled to minutes."""
+def minute_config(n_bars: int, quick: bool, feature_set: str = "base") -> dict[str, Any]:
+    """A synthetic BTC + SYNA universe at minute bars with the demo's models, on one feature set; windows
+    scaled to minutes."""
     days = n_bars // 1440
     val = max(1, days // 15)
     train = days - 5 * val - 1
     models = ["xgboost"] if quick else ["xgboost", "lightgbm", "catboost", "logreg"]
     return {
-        "name": f"minute{n_bars // 1000}k",
+        "name": f"minute{n_bars // 1000}k" + ("" if feature_set == "base" else f"_{feature_set}"),
         "timeframe": "1m",
-        "universe": {"SYNA": {"kind": "synthetic"}, "SYNB": {"kind": "synthetic"}},
+        "universe": {"BTCUSD": {"kind": "synthetic"}, "SYNA": {"kind": "synthetic"}},
+        "feature_sets": [feature_set],
         "data": {"synthetic": {"seed": 11, "start": "2022-01-01T00:00:00", "n_bars": n_bars}},
         "features": {"windows": [15, 60, 240]},
         "labels": {"horizon_bars": 60, "take_profit_atr": 2.0, "stop_loss_atr": 1.0, "atr_window": 60},
@@ -110,13 +115,17 @@ def cases(quick: bool, minute_bars: list[int]) -> list[Case]:
         return [
             Case("quick", dict(QUICK_CONFIG), "ends"),
             Case("minute20k", minute_config(20_000, True), "ends"),
+            Case("min20k_btc", minute_config(20_000, True, "btc_overlay"), "ends"),
         ]
     demo = yaml.safe_load((REPO / "cvn_assets/sweeps/demo.yaml").read_text())
     minute = [
-        Case(f"minute{n // 1000}k", minute_config(n, False), "ends", n == CALIBRATION_BARS)
+        Case(f"min{n // 1000}k" + ("" if fs == "base" else "_btc"), minute_config(n, False, fs), "ends",
+             n == CALIBRATION_BARS and fs == "base")
         for n in minute_bars
-    ]
-    return [Case("demo", demo, "all", calibration=True), *minute]
+        for fs in ("base", "btc_overlay")
+    ]  # fmt: skip
+    demo_base = {**demo, "name": "demo_base", "feature_sets": ["base"]}
+    return [Case("demo", demo, "all", calibration=True), Case("demo_base", demo_base, "ends"), *minute]
 
 
 def hyperparameter_environ(cfg: Any, quick: bool) -> dict[str, str]:
@@ -197,7 +206,8 @@ def main() -> None:
             folds = (
                 plan.fold_ids if case.partitions == "all" else sorted({plan.fold_ids[0], plan.fold_ids[-1]})
             )
-            cryptos = plan.cryptos if case.partitions == "all" else plan.cryptos[:1]
+            others = [c for c in plan.cryptos if c != "BTCUSD"]  # the overlay adds nothing to BTC itself
+            cryptos = plan.cryptos if case.partitions == "all" else others[:1]
             for crypto in cryptos:
                 for fold_id in folds:
                     estimate = partition_working_set(instance, sweep, f"{crypto}|{fold_id}")

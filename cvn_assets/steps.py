@@ -434,6 +434,8 @@ def result_rows(
             model_hyperparams=canonical_json(v.hyperparams) if v.hyperparams else None,
             feature_hash=v.feature_hash,
             optuna_trial_id=v.optuna_trial_id,
+            optuna_study=v.optuna_study,
+            optuna_trial_number=v.optuna_trial_number,
         )
         rows.append(row)
     return rows

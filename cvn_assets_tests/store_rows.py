@@ -50,7 +50,8 @@ def result_row(
     }
     metrics.update({c: (7.0 if "n_trades" in c else value / 2) for c in MATCHED_COLUMNS})
     return {**_common(crypto, fold_id, cost_bps), **metrics, "variant": variant, "feature_set": feature_set,
-            "model_hyperparams": '{"max_depth":3}', "feature_hash": "feat123", "optuna_trial_id": None}  # fmt: skip
+            "model_hyperparams": '{"max_depth":3}', "feature_hash": "feat123", "optuna_trial_id": None,
+            "optuna_study": None, "optuna_trial_number": None}  # fmt: skip
 
 
 def baseline_row(

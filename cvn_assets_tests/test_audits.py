@@ -141,6 +141,20 @@ def test_over_trading_flags_the_old_lightgbm_signature(engine: sa.Engine) -> Non
                       "n_trades_test": 200, "siblings_median": 35.0}]  # fmt: skip
 
 
+def test_siblings_are_the_variants_on_the_same_feature_set(engine: sa.Engine) -> None:
+    counts = (("xgboost", "base", 40), ("lightgbm", "base", 35), ("catboost", "base", 30),
+              ("lightgbm", "btc_overlay", 200), ("xgboost", "btc_overlay", 50),  # 4x its one sibling
+              ("catboost", "l2", 500))  # alone on its set: nothing to compare it with  # fmt: skip
+    write_results(
+        engine, scope(), [{**result_row(v, feature_set=fs), "n_trades_test": n} for v, fs, n in counts]
+    )
+    with engine.connect() as conn:
+        found = over_trading(conn, RUN, ratio=3.0, min_trades=10)
+    assert [(p["variant"], p["n_trades_test"], p["siblings_median"]) for p in found] == [
+        ("lightgbm@btc_overlay", 200, 50.0)
+    ]
+
+
 def test_over_trading_compares_with_the_siblings_that_trade_when_most_never_do(engine: sa.Engine) -> None:
     # Two variants trade alike while six never trade: neither over-trades the other.
     _trades(engine, {"a": 34, "b": 34, "c": 0, "d": 0, "e": 0, "f": 0, "g": 0, "h": 0})

@@ -79,6 +79,12 @@ def test_a_search_sweep_records_each_folds_winner_and_its_trial(db_url: str, tmp
                 assert set(searched) == {"n_estimators", "max_depth", "learning_rate", "subsample",
                                          "colsample_bytree", "min_child_weight", "reg_lambda"}  # fmt: skip
                 assert all(recorded[p] == pytest.approx(v) for p, v in searched.items())
+                # The same trial by its study and number: what stays the same between fresh runs.
+                number = conn.execute(
+                    sa.text("select number from trials where trial_id = :id"),
+                    {"id": int(row.optuna_trial_id)},
+                ).scalar_one()
+                assert (row.optuna_study, row.optuna_trial_number) == (study, number)
 
         # Re-running resumes the finished studies (no new trial) and rewrites the same rows.
         with get_engine(db_url).connect() as conn:

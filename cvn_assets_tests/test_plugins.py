@@ -1,5 +1,5 @@
-"""Models and ensembles are plugins: a file dropped into the in-tree folders, or a third-party package's
-entry point, adds assets, economics rows and baselines coverage with no other change."""
+"""Models, ensembles and feature sets are plugins: a file dropped into the in-tree folders, or a third-party
+package's entry point, adds assets, economics rows and baselines coverage with no other change."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from cvn_assets.definitions import build_definitions
 from cvn_assets.defs.keys import partition_key
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
+from cvn_assets.features import registry as feature_registry
 from cvn_assets.harness import registry
 from cvn_assets.hyperparams.types import PARAM_TYPES
 from cvn_assets.store.engine import get_engine
@@ -31,6 +32,29 @@ pytestmark = pytest.mark.usefixtures("small_hyperparams")
 HARNESS = Path(registry.__file__).parent
 DROPPED_MODEL = HARNESS / "models" / "zz_test_dropin_nb.py"
 DROPPED_ENSEMBLE = HARNESS / "ensembles" / "zz_test_dropin_max.py"
+FEATURE_SETS = Path(feature_registry.__file__).parent / "sets"
+DROPPED_FEATURE_SET = FEATURE_SETS / "zz_test_dropin_momentum.py"
+BROKEN_FEATURE_SET = FEATURE_SETS / "zz_test_broken_set.py"
+
+FEATURE_SET_FILE = """
+import pandas as pd
+
+from cvn_assets.features.registry import register_feature_set
+
+
+@register_feature_set(
+    "dropin_momentum",
+    columns=lambda params, crypto: [f"mom_{w}" for w in params["windows"]],
+    warmup=lambda params: max(params["windows"]) + 1,
+    params={"windows": [6]},
+    code_version="dropin-momentum-v1",
+)
+def momentum(inputs):
+    close = inputs.bars["close"]
+    frame = pd.DataFrame({f"mom_{w}": close / close.shift(w) - 1 for w in inputs.params["windows"]})
+    frame.iloc[: max(inputs.params["windows"]) + 1] = float("nan")
+    return frame
+"""
 
 MODEL_FILE = """
 from sklearn.naive_bayes import GaussianNB
@@ -79,7 +103,14 @@ class DropInMax:
 ENTRY_POINT_MODULE = """
 from sklearn.tree import DecisionTreeClassifier
 
+from cvn_assets.features.registry import register_feature_set
 from cvn_assets.harness.registry import register_ensemble, register_model
+
+
+@register_feature_set("ep_range", columns=lambda params, crypto: ["hl_range"], warmup=lambda params: 0,
+                      code_version="ep-range-v1")
+def hl_range(inputs):
+    return ((inputs.bars["high"] - inputs.bars["low"]) / inputs.bars["close"]).to_frame("hl_range")
 
 
 @register_model("ep_tree")
@@ -131,12 +162,17 @@ def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.syspath_prepend(str(site))
     DROPPED_MODEL.write_text(MODEL_FILE)
     DROPPED_ENSEMBLE.write_text(ENSEMBLE_FILE)
+    DROPPED_FEATURE_SET.write_text(FEATURE_SET_FILE)
+    BROKEN_FEATURE_SET.write_text("raise ImportError('this feature set is broken')\n")
     try:
         registry.discover(force=True)
+        feature_registry.discover(force=True)
         yield
     finally:
-        DROPPED_MODEL.unlink(missing_ok=True)
-        DROPPED_ENSEMBLE.unlink(missing_ok=True)
+        for dropped in (DROPPED_MODEL, DROPPED_ENSEMBLE, DROPPED_FEATURE_SET, BROKEN_FEATURE_SET):
+            dropped.unlink(missing_ok=True)
+        for name in ("dropin_momentum", "ep_range"):
+            feature_registry._FEATURE_SETS.pop(name, None)
         for name in ("dropin_nb", "ep_tree"):
             registry._MODELS.pop(name, None)
             registry._MODEL_CODES.pop(name, None)
@@ -144,13 +180,21 @@ def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             registry._ENSEMBLES.pop(name, None)
         registry._SKIPPED.clear()
         PARAM_TYPES.pop("var_smoothing", None)
-        for module in [m for m in sys.modules if "zz_test_dropin" in m or m.startswith("cvn_test_")]:
+        for module in [m for m in sys.modules if "zz_test_" in m or m.startswith("cvn_test_")]:
             del sys.modules[module]
 
 
 def test_a_broken_plugin_is_skipped_with_an_event_naming_it(plugins: None) -> None:
     skipped = registry.skipped_plugins()
-    assert list(skipped) == ["cvn_test_broken_plugin"]
+    assert sorted(skipped) == ["cvn_assets.features.sets.zz_test_broken_set", "cvn_test_broken_plugin"]
+    broken_set = skipped["cvn_assets.features.sets.zz_test_broken_set"]
+    assert (
+        broken_set.fields["kind"] == "feature set"
+        and "this feature set is broken" in broken_set.fields["error"]
+    )
+    assert {"base", "btc_overlay", "dropin_momentum", "ep_range"} <= set(
+        feature_registry.registered_feature_sets()
+    )
     event = skipped["cvn_test_broken_plugin"]
     assert event.name == "plugin_skipped" and event.fields["kind"] == "entry point broken"
     assert (
@@ -158,6 +202,29 @@ def test_a_broken_plugin_is_skipped_with_an_event_naming_it(plugins: None) -> No
         and "a_module_that_does_not_exist" in event.fields["error"]
     )
     assert {"dropin_nb", "ep_tree", "xgboost"} <= set(registry.registered_models())
+
+
+def test_a_dropped_feature_set_and_an_entry_point_one_become_assets_and_rows(
+    plugins: None, tmp_path: Path
+) -> None:
+    raw = small_raw_config(feature_sets={"base": {}, "dropin_momentum": {"params": {"windows": [6, 12]}},
+                                         "ep_range": {}})  # fmt: skip
+    plan = plan_sweep(parse_config(raw))
+    db_url = f"sqlite:///{tmp_path / 'r.db'}"
+    defs = build_definitions(
+        [plan.config], artifacts_dir=tmp_path / "artifacts", results_store=ResultsStore(database_url=db_url)
+    )
+    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert {"tiny/features/dropin_momentum_features", "tiny/features/ep_range_features",
+            "tiny/model/xgboost_on_dropin_momentum_model", "tiny/model/xgboost_on_ep_range_model"} <= keys  # fmt: skip
+    with dg.instance_for_test() as instance:
+        report = materialize_sweep(defs, plan.config, instance, cryptos=["SYNA"], folds=["f00"])
+        assert report.ok, report.failed
+    with get_engine(db_url).connect() as conn:
+        rows = pd.read_sql(sa.text("select feature_set, variant, feature_hash from finetune_results"), conn)
+    assert set(rows.feature_set) == {"base", "dropin_momentum", "ep_range"}
+    assert rows.groupby("feature_set").feature_hash.nunique().tolist() == [1, 1, 1]
+    assert rows.feature_hash.nunique() == 3
 
 
 def test_dropped_files_and_entry_points_become_assets_rows_and_baselines(

@@ -149,7 +149,8 @@ def test_migration_0004_records_the_fee_and_leaves_unknown_slippage_null(
         old = {
             k: v
             for k, v in result_row("xgboost", cost_bps=25).items()
-            if k not in ("fee_bps", "slippage_bps", "feature_set") and not k.startswith("random_matched_")
+            if k not in ("fee_bps", "slippage_bps", *SINCE_FEATURE_SETS)
+            and not k.startswith("random_matched_")
         }
         conn.execute(sa.insert(sa.table("finetune_results", *map(sa.column, old))).values(old))
     command.upgrade(config, "head")
@@ -168,7 +169,7 @@ def test_migration_0005_leaves_the_matched_baseline_of_older_rows_null(
         old = {
             k: v
             for k, v in result_row("xgboost").items()
-            if not k.startswith("random_matched_") and k != "feature_set"
+            if not k.startswith("random_matched_") and k not in SINCE_FEATURE_SETS
         }
         conn.execute(sa.insert(sa.table("finetune_results", *map(sa.column, old))).values(old))
     command.upgrade(config, "head")
@@ -208,9 +209,13 @@ def test_the_realized_fills_migration_leaves_rows_assumed_and_its_downgrade_neve
     command.upgrade(config, "head")
 
 
+# Result columns later migrations added: 0008 feature_set, 0009 optuna_study and optuna_trial_number.
+SINCE_FEATURE_SETS = ("feature_set", "optuna_study", "optuna_trial_number")
+
+
 def _before_feature_sets(row: dict) -> dict:
-    """A result row as it was written before migration 0008 added feature_set."""
-    return {k: v for k, v in row.items() if k != "feature_set"}
+    """A result row as it was written before migration 0008 added feature_set (and what came after)."""
+    return {k: v for k, v in row.items() if k not in SINCE_FEATURE_SETS}
 
 
 def test_rows_written_before_feature_sets_read_as_base_and_a_partition_holds_every_set(
@@ -243,6 +248,43 @@ def test_rows_written_before_feature_sets_read_as_base_and_a_partition_holds_eve
         kept = conn.execute(sa.text("select variant, sortino_test from finetune_results")).all()
     assert [tuple(r) for r in kept] == [("xgboost", 0.5)]
     command.upgrade(config, "head")
+
+
+def test_rows_written_before_0009_get_their_study_and_trial_number_from_optunas_tables(
+    db_url: str, engine: sa.Engine
+) -> None:
+    import optuna
+
+    config = alembic_config(db_url)
+    script = ScriptDirectory.from_config(config)
+    numbered = next(
+        r for r in script.walk_revisions() if r.path.endswith("_optuna_study_and_trial_number.py")
+    )
+    command.downgrade(config, numbered.down_revision)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    studies = {}
+    for name in ("tiny/other", "tiny/logreg/SYNA/f0"):  # the other study takes the first trial ids
+        study = optuna.create_study(study_name=name, storage=db_url)
+        for _ in range(3):
+            study.enqueue_trial({"x": 1.0})
+            study.optimize(lambda t: t.suggest_float("x", 0, 2), n_trials=1)
+        studies[name] = study
+    winner = studies["tiny/logreg/SYNA/f0"].trials[2]
+    rows = [
+        {**_before_feature_sets(result_row("logreg")), "optuna_trial_id": winner._trial_id},
+        _before_feature_sets(result_row("xgboost")),  # fixed parameters: no trial
+    ]
+    with engine.begin() as conn:
+        for row in rows:
+            conn.execute(sa.insert(sa.table("finetune_results", *map(sa.column, row))).values(row))
+    command.upgrade(config, "head")
+    stored = {r["variant"]: r for r in _rows(engine, finetune_results)}
+    assert winner._trial_id != 2  # the storage id is not the number: the other study came first
+    assert (stored["logreg"]["optuna_study"], stored["logreg"]["optuna_trial_number"]) == (
+        "tiny/logreg/SYNA/f0",
+        2,
+    )
+    assert (stored["xgboost"]["optuna_study"], stored["xgboost"]["optuna_trial_number"]) == (None, None)
 
 
 def test_the_short_fold_id_migration_renames_stored_rows_and_the_store_reads_either_form(

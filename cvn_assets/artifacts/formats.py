@@ -171,6 +171,8 @@ def _write_predictions(folder: ArtifactFolder, value: VariantPredictions) -> dic
         for k in (
             "variant",
             "feature_set",
+            "optuna_study",
+            "optuna_trial_number",
             "threshold",
             "hyperparams",
             "optuna_trial_id",
@@ -189,6 +191,8 @@ def _read_predictions(folder: ArtifactFolder, manifest: dict[str, Any]) -> Varia
     return VariantPredictions(
         variant=manifest["variant"],
         feature_set=manifest.get("feature_set", BASE_FEATURE_SET),
+        optuna_study=manifest.get("optuna_study"),
+        optuna_trial_number=manifest.get("optuna_trial_number"),
         threshold=float(manifest["threshold"]),
         hyperparams=manifest["hyperparams"],
         optuna_trial_id=manifest["optuna_trial_id"],

@@ -61,7 +61,8 @@ AUDITS: dict[str, tuple[str, Audit]] = {
     ),
     "no_over_trading": (
         "No variant's OOS trade count is more than checks.over_trading_ratio (3x by default) times the "
-        "median of its sibling variants' (of those that trade, when most never do), once above "
+        "median of its sibling variants' on the same feature set (of those that trade, when most never do), "
+        "once above "
         "checks.over_trading_min_trades.",
         lambda conn, cfg, crypto, fold: over_trading(
             conn,

@@ -20,7 +20,7 @@ class VariantPredictions:
     variant: str
     threshold: float
     hyperparams: dict[str, Any]
-    optuna_trial_id: int | None
+    optuna_trial_id: int | None  # Optuna's storage id of the winning trial (differs between fresh runs)
     feature_hash: str
     data_hash: str
     validation: np.ndarray  # calibrated P(label = 1) for each validation row of the fold dataset, in order
@@ -30,6 +30,8 @@ class VariantPredictions:
     test_metrics: SplitMetrics
     events: tuple[Event, ...] = field(default=())
     feature_set: str = BASE_FEATURE_SET
+    optuna_study: str | None = None  # the search's study and the winning trial's number in it
+    optuna_trial_number: int | None = None
 
     @property
     def label(self) -> str:
@@ -56,4 +58,6 @@ def predict_splits(artifact: TrainedArtifact, dataset: FoldDataset) -> VariantPr
         val_metrics=artifact.val_metrics,
         test_metrics=artifact.test_metrics,
         feature_set=artifact.version.feature_set,
+        optuna_study=artifact.search.study_name if artifact.search else None,
+        optuna_trial_number=artifact.search.trial_number if artifact.search else None,
     )

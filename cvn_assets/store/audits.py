@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from cvn_assets.core.baselines import MATCHED_BASELINE
 from cvn_assets.core.folds import current_fold_id
+from cvn_assets.core.variants import variant_label
 from cvn_assets.store.schema import (
     COST_BASES,
     COST_BASIS_BACKTESTED,
@@ -103,13 +104,15 @@ def missing_matched_baselines(
     r = finetune_results.c
     pairs = [(r[f"n_trades{s}"], r[f"{MATCHED_PREFIX}n_trades{s}"]) for s in SPLIT_SUFFIXES]
     rows = conn.execute(
-        sa.select(r.variant, r.crypto, r.fold_id, r.cost_bps, *(c for pair in pairs for c in pair)).where(
+        sa.select(
+            r.variant, r.feature_set, r.crypto, r.fold_id, r.cost_bps, *(c for pair in pairs for c in pair)
+        ).where(
             _in_scope(finetune_results, run_id, crypto, fold_id),
             sa.or_(*(sa.or_(matched.is_(None), matched != own) for own, matched in pairs)),
         )
     ).all()
     problems = []
-    for v, c, f, cost, *counts in rows:
+    for v, fs, c, f, cost, *counts in rows:
         own_and_matched = list(zip(counts[::2], counts[1::2], strict=True))
         if any(matched is None for _, matched in own_and_matched):
             problem = "missing"
@@ -120,7 +123,7 @@ def missing_matched_baselines(
                 if matched != own
             )
         problems.append({"crypto": c, "fold_id": f, "cost_bps": cost, "baseline_type": MATCHED_BASELINE,
-                         "variant": v, "problem": problem})  # fmt: skip
+                         "variant": variant_label(v, fs), "problem": problem})  # fmt: skip
     return problems
 
 
@@ -132,14 +135,15 @@ def placeholder_join_keys(
     problems: list[dict[str, Any]] = []
     for column in JOIN_KEY_COLUMNS:
         rows = conn.execute(
-            sa.select(r.variant, r.crypto, r.fold_id, r.cost_bps, r[column]).where(
+            sa.select(r.variant, r.feature_set, r.crypto, r.fold_id, r.cost_bps, r[column]).where(
                 _in_scope(finetune_results, run_id, crypto, fold_id), _is_placeholder(r[column])
             )
         ).all()
         problems += [
-            {"variant": v, "crypto": c, "fold_id": f, "cost_bps": cost, "column": column, "value": value}
-            for v, c, f, cost, value in rows
-        ]
+            {"variant": variant_label(v, fs), "crypto": c, "fold_id": f, "cost_bps": cost, "column": column,
+             "value": value}
+            for v, fs, c, f, cost, value in rows
+        ]  # fmt: skip
     return problems
 
 
@@ -182,21 +186,24 @@ def over_trading(
 ) -> list[dict[str, Any]]:
     """Variants whose OOS trade count in a crypto x fold x cost is more than `ratio` times the median of
     their sibling variants' (the signature of the old LightGBM threshold bug) and more than `min_trades`
-    (so that one trade beside siblings that never traded is not called over-trading).
+    (so that one trade beside siblings that never traded is not called over-trading). A variant's siblings
+    are the other variants on its feature set: the models given the same inputs (a variant alone on its
+    feature set has none, and is not compared).
 
     When most siblings never trade (a median of 0 gives no scale), the reference is the median of the
     siblings that do trade; a variant trading alone is compared with `min_trades` only."""
     r = finetune_results.c
     rows = conn.execute(
-        sa.select(r.crypto, r.fold_id, r.cost_bps, r.variant, r.n_trades_test).where(
+        sa.select(r.crypto, r.fold_id, r.cost_bps, r.feature_set, r.variant, r.n_trades_test).where(
             _in_scope(finetune_results, run_id, crypto, fold_id)
         )
     ).all()
-    groups: dict[tuple[str, str, int], dict[str, int]] = {}
-    for crypto, fold_id, cost, variant, n_trades in rows:
-        groups.setdefault((crypto, fold_id, cost), {})[variant] = n_trades or 0
+    groups: dict[tuple[str, str, int, str], dict[str, int]] = {}
+    for crypto, fold_id, cost, feature_set, variant, n_trades in rows:
+        label = variant_label(variant, feature_set)
+        groups.setdefault((crypto, fold_id, cost, feature_set), {})[label] = n_trades or 0
     problems: list[dict[str, Any]] = []
-    for (crypto, fold_id, cost), trades in groups.items():
+    for (crypto, fold_id, cost, _), trades in groups.items():
         for variant, n in trades.items():
             siblings = [t for v, t in trades.items() if v != variant]
             if not siblings:

@@ -96,7 +96,12 @@ finetune_results = sa.Table(
     *_metric_columns(ECONOMIC_METRICS, prefix=MATCHED_PREFIX),
     sa.Column("model_hyperparams", sa.Text, nullable=True),  # JSON; NULL only where no value exists
     sa.Column("feature_hash", sa.String(64), nullable=True),
+    # Optuna's own id of the winning trial (its `trials` table), a storage id assigned as runs create
+    # trials, so it differs between two fresh runs like dagster_run_id; the study's name and the trial's
+    # number in it name the same trial and are the same in every run (migration 0009).
     sa.Column("optuna_trial_id", sa.Integer, nullable=True),
+    sa.Column("optuna_study", sa.String(255), nullable=True),
+    sa.Column("optuna_trial_number", sa.Integer, nullable=True),
     *_provenance_columns(),
     *_key_constraints("finetune_results", RESULT_KEY),
 )
