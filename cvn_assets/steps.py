@@ -99,10 +99,6 @@ def feature_set_params(cfg: SweepConfig, name: str) -> dict[str, Any]:
     return get_feature_set(name).resolve_params(cfg.feature_sets[name].params, cfg.features.windows)
 
 
-def feature_hash(cfg: SweepConfig, name: str) -> str:
-    return get_feature_set(name).feature_hash(feature_set_params(cfg, name))
-
-
 def required_cryptos(cfg: SweepConfig, name: str, crypto: str) -> tuple[str, ...]:
     """The other cryptos whose bars feature set `name` reads for `crypto`."""
     return get_feature_set(name).required_for(crypto)

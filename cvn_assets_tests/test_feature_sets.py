@@ -28,7 +28,7 @@ from cvn_assets.store.reports import summary, sweep_rows
 from cvn_assets.store.schema import finetune_baselines, finetune_results
 from cvn_assets_tests.conftest import small_raw_config
 from cvn_assets_tests.fixtures import clean_bars
-from cvn_assets_tests.in_process import materialize_sweep, sweep_defs
+from cvn_assets_tests.in_process import load_bars, materialize_sweep, run_partition, sweep_defs
 
 WINDOWS = {"windows": [6, 24]}
 
@@ -259,3 +259,22 @@ def test_the_report_compares_feature_sets_model_by_model_with_a_paired_test() ->
     assert set(compared["reference"]) == {"base"} and set(compared["feature_set"]) == {"btc_overlay"}
     # One feature set: nothing to compare.
     assert versus_feature_sets(pd.DataFrame([r for r in rows if r["feature_set"] == "base"])).empty
+
+
+@pytest.mark.usefixtures("small_hyperparams")
+def test_a_partition_whose_btc_bars_are_not_stored_fails_naming_the_partition_to_materialize(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    cfg = _overlay_config()
+    defs = sweep_defs(plan_sweep(cfg), f"sqlite:///{tmp_path / 'results.db'}", tmp_path)
+    with dg.instance_for_test() as instance:
+        load_bars(defs, cfg, instance, "SYNA")
+        shutil.rmtree(tmp_path / "artifacts" / cfg.name / "ohlcv" / "BTCUSD")  # lost, or never written
+        result = run_partition(defs, cfg, instance, "SYNA", "f00")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_key == "tiny__features__btc_overlay_features"
+    message = failure.step_failure_data.user_failure_data.description
+    assert "tiny/ohlcv partition BTCUSD has not been materialized yet" in message

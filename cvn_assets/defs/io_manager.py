@@ -50,25 +50,22 @@ class ArtifactIOManager(dg.UPathIOManager):
         )
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
-        try:
-            return read_value(ArtifactFolder(path, self.location))
-        except FileNotFoundError:
-            raise MissingUpstreamError(
-                description=f"{_what(context)} has not been materialized yet: materialize it first (select "
-                f"it in the UI with this partition, or include it in the backfill; nothing is stored at "
-                f"{_shown(path, self.location)})"
-            ) from None
+        return self._read(path, _what(context))
 
     def load_partition(self, asset_key: dg.AssetKey, partition: str) -> Any:
         """One partition of a single-dimension asset, from where `handle_output` wrote it: for a value a
         step needs beyond its inputs (a cross-asset feature set's other crypto's bars)."""
         path = self.make_safe_partition_path(self._base_path.joinpath(*asset_key.path), partition)
+        return self._read(path, f"{asset_key.to_user_string()} partition {partition}")
+
+    def _read(self, path: UPath, what: str) -> Any:
         try:
             return read_value(ArtifactFolder(path, self.location))
         except FileNotFoundError:
             raise MissingUpstreamError(
-                description=f"{asset_key.to_user_string()} partition {partition} has not been materialized "
-                f"yet: materialize it first (nothing is stored at {_shown(path, self.location)})"
+                description=f"{what} has not been materialized yet: materialize it first (select it in the "
+                f"UI with this partition, or include it in the backfill; nothing is stored at "
+                f"{_shown(path, self.location)})"
             ) from None
 
     def make_directory(self, path: UPath) -> None:
