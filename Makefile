@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python bench/orchestration_overhead.py $(BENCH_ARGS)
 	$(BIN)/python bench/random_baselines.py $(BENCH_ARGS)
 	$(BIN)/python bench/ui_vs_cli.py $(BENCH_ARGS)
+	$(BIN)/python bench/feature_set_cost.py $(BENCH_ARGS)
 	$(BIN)/python bench/code_location_load.py $(BENCH_ARGS)
 	$(BIN)/python bench/memory_estimate.py $(BENCH_ARGS)
 
