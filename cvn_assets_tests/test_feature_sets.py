@@ -190,7 +190,8 @@ def test_one_dataset_holds_every_feature_set_on_the_same_rows() -> None:
 def test_a_sweep_with_two_feature_sets_scores_every_pair_on_one_basis(tmp_path: Path) -> None:
     # Tiny models trade erratically: the over-trading finding is not what this test is about.
     checks = {"over_trading_ratio": 1000.0}
-    cfg = _overlay_config(models={"xgboost": {}, "lightgbm": {}}, checks=checks)
+    folds = {"train": "90d", "validation": "20d", "test": "20d", "max_folds": 1}  # one fold: 2 partition runs
+    cfg = _overlay_config(models={"xgboost": {}, "lightgbm": {}}, checks=checks, folds=folds)
     plan = plan_sweep(cfg)
     db_url = f"sqlite:///{tmp_path / 'results.db'}"
     defs = sweep_defs(plan, db_url, tmp_path)

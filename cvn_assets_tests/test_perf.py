@@ -72,9 +72,14 @@ def test_sweep_perf_reads_the_runs_of_the_sweep_from_the_event_log(
     assert perf.runs.runs == 3  # ohlcv of each crypto, and the partition
     assert 0.0 < perf.runs.outside_steps_share < 1.0
     assets = perf.assets.set_index("asset")
-    assert {"ohlcv", "features", "fold_dataset", "model/xgboost_model", "economics", "baselines"} <= set(
-        assets.index
-    )
+    assert {
+        "ohlcv",
+        "features/base_features",
+        "fold_dataset",
+        "model/xgboost_model",
+        "economics",
+        "baselines",
+    } <= set(assets.index)
     assert assets.loc["ohlcv", "runs"] == 2 and assets.loc["model/xgboost_model", "runs"] == 1
     assert (perf.assets.p50_s <= perf.assets.p95_s).all() and (perf.assets.p95_s <= perf.assets.max_s).all()
     assert list(perf.models.model) == ["xgboost"]
