@@ -27,24 +27,13 @@ from btc_sample import QUICK_CONFIG, QUICK_HELP, quick_environ  # beside this sc
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from ui_vs_cli import fresh_home  # noqa: E402  (beside this script)
+from ui_vs_cli import fresh_home, seed_hyperparameters  # noqa: E402  (beside this script)
 
 TARGET = 1.5
 QUICK = QUICK_CONFIG | {
     "universe": {"BTCUSD": {"kind": "synthetic"}, "SYNA": {"kind": "synthetic"}},
     "feature_sets": ["base", "btc_overlay"],
 }
-
-
-def seed_hyperparameters(env: dict[str, str]) -> None:
-    """The committed hyperparameters, as `cvn demo` seeds them (before the clock starts)."""
-    from cvn_assets.hyperparams.seeding import apply_seed, load_values, plan_seed, seed_values
-    from cvn_assets.store.engine import get_engine, upgrade
-
-    url = f"sqlite:///{Path(env['CVN_HOME']) / 'results.db'}"
-    upgrade(url)
-    with get_engine(url).connect() as conn:
-        apply_seed(get_engine(url), plan_seed(conn, seed_values(sorted(load_values())), force=False))
 
 
 def sweep(root: Path, side: str, raw: dict[str, Any]) -> tuple[float, int, int]:

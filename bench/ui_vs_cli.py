@@ -46,6 +46,17 @@ def fresh_home(root: Path, name: str, sweeps: Path) -> dict[str, str]:
     }
 
 
+def seed_hyperparameters(env: dict[str, str]) -> None:
+    """The committed hyperparameters in the home's results database, as `cvn demo` seeds them (not timed)."""
+    from cvn_assets.hyperparams.seeding import apply_seed, load_values, plan_seed, seed_values
+    from cvn_assets.store.engine import get_engine, upgrade
+
+    url = f"sqlite:///{Path(env['CVN_HOME']) / 'results.db'}"
+    upgrade(url)
+    with get_engine(url).connect() as conn:
+        apply_seed(get_engine(url), plan_seed(conn, seed_values(sorted(load_values())), force=False))
+
+
 def ui_side(env: dict[str, str], config_name: str, cryptos: list[str]) -> tuple[float, float]:
     """Wall seconds until the last partition's run has finished, and the epoch time of the launch."""
     import dagster as dg
@@ -91,8 +102,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from cvn_assets.core.config import load_config
-    from cvn_assets.hyperparams.seeding import apply_seed, load_values, plan_seed, seed_values
-    from cvn_assets.store.engine import get_engine, upgrade
 
     root = Path(tempfile.mkdtemp(prefix="cvn-ui-vs-cli-"))
     sweeps = root / "sweeps"
@@ -101,11 +110,8 @@ def main() -> None:
     config = load_config(config_path)
     os.environ.pop("CVN_SWEEP_FILES", None)  # both sides serve exactly this sweeps directory
     envs = {side: fresh_home(root, side, sweeps) for side in ("ui", "cli")}
-    for env in envs.values():  # the committed hyperparameters, as `cvn demo` seeds them (not timed)
-        url = f"sqlite:///{Path(env['CVN_HOME']) / 'results.db'}"
-        upgrade(url)
-        with get_engine(url).connect() as conn:
-            apply_seed(get_engine(url), plan_seed(conn, seed_values(sorted(load_values())), force=False))
+    for env in envs.values():
+        seed_hyperparameters(env)
 
     ui, ui_launched = ui_side(envs["ui"], config.name, config.cryptos)
     cli_launched = time.time()
