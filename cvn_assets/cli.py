@@ -273,6 +273,57 @@ def cmd_perf(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Re-audit cells of a served sweep: each cell's run reuses its captured fold where current."""
+    import dagster as dg
+
+    from cvn_assets.defs.sweep import Sweep
+    from cvn_assets.diagnostics.verdicts import PASSING, audit_state, describe_state
+    from cvn_assets.reaudit import launch_audit
+    from cvn_assets.store.verdicts import read_verdicts
+
+    root = _prepare_home(args.home)
+    sweep = Sweep.of(next(iter(_chosen_sweeps(args).values()))) if args.sweep else _served_sweep(args.config)
+    cfg = sweep.config
+    started = time.perf_counter()
+    mode = "light (the reproducibility anchor skipped)" if args.light else "full"
+    print(
+        f"audit of sweep {cfg.run_id}, {mode}, through the Dagster instance at {os.environ['DAGSTER_HOME']}"
+    )
+    with dg.DagsterInstance.get() as instance:
+        outcome = launch_audit(instance, sweep, root, args.partition or (), light=args.light,
+                               on_progress=lambda line: print(line, flush=True))  # fmt: skip
+    cells = set(outcome.recomputed)
+    with get_engine(database_url()).connect() as conn:
+        verdicts = [v for v in read_verdicts(conn, cfg.run_id) if f"{v['crypto']}|{v['fold_id']}" in cells
+                    or any(c.startswith(f"{v['crypto']}|{v['fold_id']}") for c in cells)]  # fmt: skip
+    by_cell: dict[str, list[dict]] = {}
+    for verdict in verdicts:
+        by_cell.setdefault(f"{verdict['crypto']} {verdict['fold_id']}", []).append(verdict)
+    bad = 0
+    for cell, found in by_cell.items():
+        state = audit_state(found)
+        print(f"\n== {cell}: audit {describe_state(state)} ==")
+        for v in found:
+            subject = (
+                v["variant"] + (f"@{v['feature_set']}" if v["feature_set"] not in (None, "base") else "")
+                if v["variant"]
+                else "cell"
+            )
+            print(f"  {v['status']:<21} {v['diagnostic']:<24} {subject:<22} {v['summary']}")
+            bad += v["status"] not in PASSING and v["status"] not in ("WARN", "SKIPPED")
+    for cell, assets in outcome.recomputed.items():
+        if assets:
+            print(
+                f"  recomputed in {cell} (missing or stale): {', '.join(a.split('/', 1)[1] for a in assets)}"
+            )
+    for name, error in outcome.failures.items():
+        print(f"  FAILED {name}: {error}")
+    print(f"\n{len(by_cell)} cells audited in {time.perf_counter() - started:.1f} s; verdicts in "
+          f"diagnostic_verdicts ({redact(database_url())})")  # fmt: skip
+    return 0 if not bad and not outcome.failures else 1
+
+
 def _chosen_sweeps(args: argparse.Namespace) -> dict[str, SweepConfig]:
     """The sweep of `--config FILE`, else the served sweep `--sweep` names, else every served sweep. Served:
     the sweeps directory, and every file `cvn sweep --config FILE` ran in this home."""
@@ -508,6 +559,21 @@ def build_parser() -> argparse.ArgumentParser:
                       f"(default: {DEFAULT_PERF_WINDOW}, the sweep_perf asset's)")  # fmt: skip
     perf.add_argument("--home")
     perf.set_defaults(handler=cmd_perf)
+    audit = add(
+        "audit", cmd_audit, "re-audit cells with every diagnostic, reusing the captured fold where current"
+    )
+    audit.add_argument("--sweep", help="a served sweep, by name (instead of --config)")
+    audit.add_argument(
+        "--partition",
+        action="append",
+        metavar="KEY",
+        help="a crypto x fold key (SYNA|f00_2021-04-22, or SYNA|f00); repeat it; default: every cell",
+    )
+    audit.add_argument(
+        "--light",
+        action="store_true",
+        help="skip the reproducibility anchor (its verdicts say SKIPPED: the audit is downgraded)",
+    )
     ui = sub.add_parser("ui", help="the Dagster UI and daemon over this home's instance (Ctrl-C stops both)")
     ui.add_argument("--home")
     ui.add_argument("--host", default="127.0.0.1")

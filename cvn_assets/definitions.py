@@ -22,6 +22,7 @@ from cvn_assets.defs.alerts import build_alerts_sensor
 from cvn_assets.defs.automation import build_automation_sensor, with_automation
 from cvn_assets.defs.checks import build_checks, results_store_spec
 from cvn_assets.defs.data_assets import build_data_assets
+from cvn_assets.defs.diagnostic_assets import build_diagnostic_assets
 from cvn_assets.defs.economics_assets import build_economics_assets
 from cvn_assets.defs.folds import build_fold_sensor
 from cvn_assets.defs.hyperparam_assets import build_hyperparameter_assets
@@ -59,7 +60,12 @@ def sweep_definitions(sweep: Sweep) -> dg.Definitions:
         assets=list(
             dg.map_asset_specs(
                 lambda spec: spec.merge_attributes(tags=sweep.run_tags()),
-                [*automated, build_perf_asset(sweep), build_report_asset(sweep)],
+                [
+                    *automated,
+                    *build_diagnostic_assets(sweep),
+                    build_perf_asset(sweep),
+                    build_report_asset(sweep),
+                ],
             )
         ),
         asset_checks=[*hp_checks, *build_checks(sweep)],
@@ -79,6 +85,7 @@ def checked_sweep_definitions(sweep: Sweep, resources: dict[str, object]) -> dg.
         steps.model_names(sweep.config)  # the config keys first: they name what to fix
         steps.ensemble_names(sweep.config)
         steps.feature_set_names(sweep.config)
+        steps.diagnostic_names(sweep.config)
         part = sweep_definitions(sweep)
         dg.Definitions.merge(part, dg.Definitions(resources=resources)).get_repository_def()
     except dg.DagsterError as exc:

@@ -95,6 +95,8 @@ WORKSPACE = f"""load_from:
 
 
 DAEMON_LOCK = "cvn-daemon.lock"  # under DAGSTER_HOME: held by the daemon a `cvn sweep` started, for its life
+DAEMON_STOPPED = "cvn-daemon.stopped"  # under DAGSTER_HOME: when the last daemon a `cvn` command started exited
+HEARTBEAT_TOLERANCE_S = 90
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
@@ -124,7 +126,7 @@ def running_daemon(instance: dg.DagsterInstance, home: Path) -> Iterator[Callabl
     The daemon started here exits when this process dies, however it dies, and holds a lock under the
     Dagster home for as long as it lives: a later `cvn sweep` on the same home refuses to start a second one
     beside it, naming its pid."""
-    if all_daemons_healthy(instance):
+    if daemon_running(instance):
         yield lambda: None
         return
     home.mkdir(parents=True, exist_ok=True)
@@ -170,6 +172,23 @@ def running_daemon(instance: dg.DagsterInstance, home: Path) -> Iterator[Callabl
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+            # Its last heartbeats stay in the instance and look healthy for a while: say it is gone.
+            (Path(instance.root_directory) / DAEMON_STOPPED).write_text(str(time.time()))
+
+
+def daemon_running(instance: dg.DagsterInstance) -> bool:
+    """Whether a daemon heartbeats for this instance now: every required daemon beat within three of its
+    30 s intervals (Dagster's own health check tolerates half an hour), and after the last daemon a `cvn`
+    command started had stopped (whose final heartbeats would otherwise pass for a live daemon's)."""
+    if not all_daemons_healthy(instance, heartbeat_tolerance_seconds=HEARTBEAT_TOLERANCE_S):
+        return False
+    marker = Path(instance.root_directory) / DAEMON_STOPPED
+    try:
+        stopped_at = float(marker.read_text())
+    except (OSError, ValueError):
+        return True
+    beats = instance.get_daemon_heartbeats().values()
+    return bool(beats) and min(beat.timestamp for beat in beats) > stopped_at
 
 
 class SweepLauncher:

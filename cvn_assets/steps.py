@@ -40,7 +40,10 @@ from cvn_assets.core.random_trades import TradePaths
 from cvn_assets.core.timeframes import bar_delta, bars_per_year
 from cvn_assets.core.variants import variant_label
 from cvn_assets.core.working_set import FeatureLayout
+from cvn_assets.diagnostics.registry import DiagnosticDeclarationError, get_diagnostic, registered_diagnostics
+from cvn_assets.diagnostics.verdicts import Finding
 from cvn_assets.features.registry import get_feature_set, registered_feature_sets
+from cvn_assets.harness.contracts import SearchSummary
 from cvn_assets.harness.ensemble import combine_one
 from cvn_assets.harness.hpo import search, study_name
 from cvn_assets.harness.predictions import VariantPredictions, predict_splits
@@ -253,6 +256,34 @@ def variants(cfg: SweepConfig) -> list[Variant]:
     ]
 
 
+def diagnostic_names(cfg: SweepConfig) -> list[str]:
+    """The diagnostics auditing the sweep (default: every registered one). A name no plugin registers or a
+    parameter it lacks fails naming the config key; a diagnostic whose declaration the registry refused (it
+    asks for an input it did not declare) fails naming the diagnostic and the input."""
+    registered = registered_diagnostics()
+    chosen = cfg.diagnostics.run
+    names = registered if chosen is None else list(chosen)
+    for name in names:
+        if name not in registered:
+            raise ConfigError(
+                f"diagnostics.run.{name}", f"no diagnostic registered as '{name}'; registered: {registered}"
+            )
+        spec = get_diagnostic(name)
+        if spec.problem:
+            raise DiagnosticDeclarationError(f"{spec.problem} (sweep {cfg.name})")
+        spec.resolve_params((chosen or {}).get(name, {}))
+    return names
+
+
+def diagnostic_params(cfg: SweepConfig, name: str) -> dict[str, Any]:
+    return get_diagnostic(name).resolve_params((cfg.diagnostics.run or {}).get(name, {}))
+
+
+def diagnose(cfg: SweepConfig, name: str, available: Mapping[str, Any]) -> Finding:
+    """One diagnostic on the inputs it declared (taken from `available`) and its resolved parameters."""
+    return get_diagnostic(name).run({**available, "params": diagnostic_params(cfg, name)})
+
+
 def hyperparameters(
     cfg: SweepConfig, resolver: Resolver, *, allow_fallback: bool | None = None
 ) -> dict[str, ModelHyperparams]:
@@ -309,6 +340,20 @@ def train_model(
             class_balance=cfg.harness.class_balance,
             on_wait=on_wait,
         )
+    return retrain_model(cfg, model_name, dataset, params, meta, threads, found)
+
+
+def retrain_model(
+    cfg: SweepConfig,
+    model_name: str,
+    dataset: FoldDataset,
+    params: Mapping[str, Any],
+    meta: ModelHyperparams | None = None,
+    threads: int | None = None,
+    search: SearchSummary | None = None,
+) -> TrainedArtifact:
+    """Train with given parameters (a search's winner, the resolved defaults, or a stored row's: what the
+    reproducibility anchor retrains with) through the one harness path."""
     return train_one(
         model_name,
         dataset,
@@ -318,7 +363,7 @@ def train_model(
         seed=cfg.seed,
         threads=threads or default_threads(cfg),
         code_version=code_version(),
-        search=found,
+        search=search,
         meta_params=meta.values if meta is not None else None,
     )
 

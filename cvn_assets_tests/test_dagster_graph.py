@@ -283,7 +283,9 @@ def test_graph_shape(small_plan: SweepPlan, tmp_path: Path) -> None:
         "tiny/ohlcv", "tiny/features/base_features", "tiny/fold_dataset", "tiny/hyperparameters", "tiny/model/xgboost_model",
         "tiny/predictions/xgboost_predictions", "tiny/baselines/baselines_0bps", "tiny/baselines/baselines_10bps",
         "tiny/economics/economics_0bps", "tiny/economics/economics_10bps", "tiny/results_store",
-        "tiny/sweep_perf", "tiny/proxy_economy_report",
+        "tiny/sweep_perf", "tiny/proxy_economy_report", "tiny/diagnostics/adversarial_validation",
+        "tiny/diagnostics/drift", "tiny/diagnostics/leakage", "tiny/diagnostics/reproducibility_anchor_xgboost",
+        "tiny/diagnostics/trial_invariance_xgboost",
     }  # fmt: skip
     # No two nodes of the graph read the same.
     assert len({k.split("/")[-1] for k in keys}) == len(keys)

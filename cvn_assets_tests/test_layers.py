@@ -20,10 +20,13 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"core"},
     "artifacts": {"core", "harness", "hyperparams"},  # the stored formats of what assets hand on
     "features": {"core", "harness"},  # the plugin discovery the models' registry runs
-    "steps": {"core", "features", "harness", "hyperparams", "store", "version"},
+    "diagnostics": {"core", "harness"},  # what a diagnostic reads: fold datasets, trained artifacts, trials
+    "steps": {"core", "diagnostics", "features", "harness", "hyperparams", "store", "version"},
     "version": {"core"},
 }
-DAGSTER_FREE = ("core", "store", "harness", "hyperparams", "report", "steps", "artifacts", "features")
+DAGSTER_FREE = (
+    "core", "store", "harness", "hyperparams", "report", "steps", "artifacts", "features", "diagnostics"
+)
 
 
 def _layer(path: Path, package: Path) -> str:

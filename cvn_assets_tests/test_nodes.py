@@ -99,6 +99,7 @@ def test_emit_refuses_an_event_that_differs_from_its_schema() -> None:
             event_filter=None,
             event_filter_sigma=None,
             event_filter_threshold=None,
+            xy_hash="0",
         )
 
 

@@ -233,6 +233,23 @@ class RuntimeSettings(_Strict):
     threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
 
 
+class DiagnosticSettings(_Strict):
+    """Which registered diagnostics audit the sweep's cells (`cvn audit`, the `<sweep>_diagnostics` jobs),
+    with their parameters. Not part of the run_id: an audit changes no result row."""
+
+    # None: every registered diagnostic. A list of names, or a mapping of names to parameter overrides.
+    run: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")], dict[str, Any]] | None = None
+
+    @field_validator("run", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if len(set(map(str, value))) != len(value):
+                raise ValueError("diagnostics must be unique")
+            return {name: {} for name in value}
+        return {k: v if v is not None else {} for k, v in value.items()} if isinstance(value, dict) else value
+
+
 class OperationsSettings(_Strict):
     """How the sweep is kept up to date in Dagster. Not part of the run_id: changing the schedule changes
     no result row."""
@@ -291,6 +308,7 @@ class SweepConfig(_Strict):
     seed: int = 42
     runtime: RuntimeSettings = RuntimeSettings()
     operations: OperationsSettings = OperationsSettings()
+    diagnostics: DiagnosticSettings = DiagnosticSettings()
 
     @field_validator("models", mode="before")
     @classmethod
@@ -352,10 +370,10 @@ class SweepConfig(_Strict):
 
     @property
     def fingerprint(self) -> str:
-        # What the rows depend on: the schedule (operations) does not change a result.
+        # What the rows depend on: the schedule (operations) and the audits (diagnostics) change no result.
         # Nor do settings added later while they hold their defaults: a sweep written before them keeps
         # its run_id (and so its rows).
-        exclude = {"operations"} | {
+        exclude = {"operations", "diagnostics"} | {
             key for key, default in _LATER_DEFAULTS.items() if getattr(self, key) == default()
         }
         return fingerprint(self.model_dump(mode="json", exclude=exclude), length=12)

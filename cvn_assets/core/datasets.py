@@ -105,6 +105,17 @@ class FoldDataset:
             frame = frame.loc[events]
         return frame[list(self.feature_names)], frame["label"].astype(int)
 
+    def xy_hash(self) -> str:
+        """The canonical hash of what a model fits on and is scored on while it trains (the train and
+        validation X/y of this view): every HPO trial of a cell, and its final fit, record it, so the
+        trial-invariance diagnostic can tell they all saw the captured fold."""
+        digest = hashlib.sha256()
+        for split in ("train", "validation"):
+            X, y = self.xy(split)
+            digest.update(frame_digest(X).encode())
+            digest.update(frame_digest(y.to_frame()).encode())
+        return digest.hexdigest()[:16]
+
 
 def fold_span(frame: pd.DataFrame, fold: Fold) -> pd.DataFrame:
     """The rows of the fold's span [train_start, test_end)."""

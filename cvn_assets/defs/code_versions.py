@@ -13,6 +13,8 @@ from functools import cached_property
 
 from cvn_assets import steps
 from cvn_assets.core.config import BASE_FEATURE_SET, SweepConfig
+from cvn_assets.diagnostics.audit import audit_one
+from cvn_assets.diagnostics.registry import get_diagnostic
 from cvn_assets.features.registry import get_feature_set
 from cvn_assets.harness.registry import get_ensemble, get_model
 from cvn_assets.report.page import build_page
@@ -73,6 +75,18 @@ class CodeVersions:
             for v in steps.variants(self.config)
         ]
         return _chain(step_version(steps.result_rows), self.baselines, *variants)
+
+    def diagnostic(self, name: str, model: str | None = None, feature_set: str = BASE_FEATURE_SET) -> str:
+        """Its own code (and the audit's), chained with what it reads: the fold dataset, and the model
+        (and for the anchor the rows) of a per-model diagnostic."""
+        spec = get_diagnostic(name)
+        upstream = [self.fold_dataset]
+        if model is not None:
+            upstream.append(self.model(model, feature_set))
+        if "stored_rows" in spec.inputs:
+            upstream.append(self.economics)
+        own = step_version(steps.diagnose, spec.diagnose, audit_one)
+        return _chain(own, spec.code_version, *upstream)
 
     @cached_property
     def report(self) -> str:

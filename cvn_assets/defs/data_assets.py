@@ -7,9 +7,11 @@ import dagster as dg
 import pandas as pd
 
 from cvn_assets import steps
-from cvn_assets.core.datasets import SPLITS, FeatureFrame, FoldDataset
+from cvn_assets.core.datasets import SPLITS, FeatureFrame
 from cvn_assets.core.errors import CvnError
 from cvn_assets.core.hashing import frame_digest
+from cvn_assets.defs.capture import Capture
+from cvn_assets.defs.io_manager import ArtifactIOManager
 from cvn_assets.defs.keys import crypto_and_fold
 from cvn_assets.defs.metadata import readable, readable_values
 from cvn_assets.defs.sweep import Sweep
@@ -47,14 +49,19 @@ def _features_asset(sweep: Sweep, name: str) -> dg.AssetsDefinition:
         code_version=sweep.code_versions.features(name),
         kinds={"pandas"},
         ins={"bars": dg.AssetIn(keys.ohlcv, partition_mapping=_crypto_of())},
-        required_resource_keys={"io_manager"} if required else set(),
         description=f"Feature set {name}: past-only features of the crypto{needs}, over the fold's span.",
     )
-    def features(context: dg.AssetExecutionContext, bars: pd.DataFrame) -> dg.Output[FeatureFrame]:
+    def features(
+        context: dg.AssetExecutionContext, bars: pd.DataFrame, io_manager: dg.ResourceParam[ArtifactIOManager]
+    ) -> dg.Output:  # a FeatureFrame, or `Reused` in an audit (hence no type to check)
         crypto, fold_id = crypto_and_fold(context)
+        capture = Capture.of(context, io_manager, {keys.ohlcv: crypto})
+        reused = capture.reuse_if_current()
+        if reused is not None:
+            return reused
         needed = spec.required_for(crypto)
         try:
-            others = {c: context.resources.io_manager.load_partition(keys.ohlcv, c) for c in needed}
+            others = {c: io_manager.load_partition(keys.ohlcv, c) for c in needed}
             frame = steps.features(cfg, name, crypto, sweep.fold(fold_id), bars, others)
         except CvnError as exc:
             raise dg.Failure(description=str(exc)) from None
@@ -68,6 +75,7 @@ def _features_asset(sweep: Sweep, name: str) -> dg.AssetsDefinition:
                 "feature_hash": frame.feature_hash,
                 "params": dg.MetadataValue.json(steps.feature_set_params(cfg, name)),
                 **({"requires": ", ".join(f"ohlcv[{c}]" for c in needed)} if needed else {}),
+                **capture.metadata,
             },
         )
 
@@ -124,15 +132,24 @@ def build_data_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
         "is its content hash (`data_hash` on every result row).",
     )
     def fold_dataset(
-        context: dg.AssetExecutionContext, bars: pd.DataFrame, **features: FeatureFrame
-    ) -> dg.Output[FoldDataset]:
+        context: dg.AssetExecutionContext,
+        bars: pd.DataFrame,
+        io_manager: dg.ResourceParam[ArtifactIOManager],
+        **features: FeatureFrame,
+    ) -> dg.Output:  # a FoldDataset, or `Reused` in an audit
         crypto, fold_id = crypto_and_fold(context)
+        upstream = {keys.ohlcv: crypto, **{keys.features(n): context.partition_key for n in feature_sets}}
+        capture = Capture.of(context, io_manager, upstream)
+        reused = capture.reuse_if_current()
+        if reused is not None:
+            return reused
         try:
             frames = [features[f"features__{name}"] for name in feature_sets]
             dataset = steps.fold_dataset(cfg, crypto, sweep.fold(fold_id), bars, frames)
         except CvnError as exc:
             raise dg.Failure(description=str(exc)) from None
         meta: dict[str, object] = {
+            **capture.metadata,
             "data_hash": dataset.data_hash,
             "feature_sets": ", ".join(c.feature_set for c in dataset.feature_sets),
         }

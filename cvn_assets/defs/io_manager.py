@@ -19,12 +19,20 @@ from typing import Any
 import dagster as dg
 from upath import UPath
 
-from cvn_assets.artifacts.formats import read_value, write_value
+from cvn_assets.artifacts.formats import MANIFEST, read_value, write_value
 from cvn_assets.artifacts.location import ArtifactFolder, ArtifactLocation, location_from_env
 
 
 class MissingUpstreamError(dg.Failure):
     pass
+
+
+class Reused:
+    """What a step returns for a value that is already stored and current (a captured fold an audit
+    reuses, `defs/capture.py`): the store keeps the stored files and writes nothing."""
+
+    def __init__(self, run_id: str | None) -> None:
+        self.run_id = run_id  # the run that wrote it
 
 
 class ArtifactIOManager(dg.UPathIOManager):
@@ -35,6 +43,11 @@ class ArtifactIOManager(dg.UPathIOManager):
         self.location = location
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        if isinstance(obj, Reused):
+            if not ArtifactFolder(path, self.location).names() >= {MANIFEST}:
+                raise MissingUpstreamError(description=f"{_what(context)}: the stored value to reuse is gone")
+            context.add_output_metadata({"reused_from_run": obj.run_id or "unknown"})
+            return
         self.make_directory(path)
         manifest = write_value(ArtifactFolder(path, self.location), obj, _what(context))
         context.add_output_metadata(
@@ -52,11 +65,25 @@ class ArtifactIOManager(dg.UPathIOManager):
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         return self._read(path, _what(context))
 
-    def load_partition(self, asset_key: dg.AssetKey, partition: str) -> Any:
-        """One partition of a single-dimension asset, from where `handle_output` wrote it: for a value a
-        step needs beyond its inputs (a cross-asset feature set's other crypto's bars)."""
-        path = self.make_safe_partition_path(self._base_path.joinpath(*asset_key.path), partition)
-        return self._read(path, f"{asset_key.to_user_string()} partition {partition}")
+    def partition_path(self, asset_key: dg.AssetKey, partition: str | dg.MultiPartitionKey) -> UPath:
+        """Where `handle_output` writes a partition: a crypto x fold key as `<crypto>/<fold>`, as Dagster's
+        UPathIOManager lays out a multi-partition key (its dimensions in name order)."""
+        if isinstance(partition, dg.MultiPartitionKey):
+            partition = "/".join(v for _, v in sorted(partition.keys_by_dimension.items()))
+        elif "|" in partition:  # a crypto x fold key as a string: its dimensions are already in name order
+            partition = partition.replace("|", "/")
+        return self.make_safe_partition_path(self._base_path.joinpath(*asset_key.path), partition)
+
+    def load_partition(self, asset_key: dg.AssetKey, partition: str | dg.MultiPartitionKey) -> Any:
+        """One partition of an asset, from where `handle_output` wrote it: for a value a step needs beyond
+        its inputs (a cross-asset feature set's other crypto's bars, an audit's captured fold)."""
+        return self._read(
+            self.partition_path(asset_key, partition), f"{asset_key.to_user_string()} partition {partition}"
+        )
+
+    def is_stored(self, asset_key: dg.AssetKey, partition: str | dg.MultiPartitionKey) -> bool:
+        folder = ArtifactFolder(self.partition_path(asset_key, partition), self.location)
+        return MANIFEST in folder.names()
 
     def _read(self, path: UPath, what: str) -> Any:
         try:

@@ -63,6 +63,13 @@ class SweepKeys:
     def baselines(self, cost_bps: int) -> dg.AssetKey:
         return self._key("baselines", f"baselines_{cost_bps}bps")
 
+    def diagnostic(
+        self, name: str, model: str | None = None, feature_set: str = BASE_FEATURE_SET
+    ) -> dg.AssetKey:
+        """A diagnostic's asset: on the cell (`diagnostics/leakage`), or on one of its models
+        (`diagnostics/trial_invariance_xgboost`)."""
+        return self._key("diagnostics", name if model is None else f"{name}_{_on(model, feature_set)}")
+
     @property
     def results_store(self) -> dg.AssetKey:
         return self._key("results_store")
@@ -101,6 +108,14 @@ class SweepKeys:
     @property
     def audit_job(self) -> str:
         return f"{self.sweep}_audit"
+
+    @property
+    def diagnostics_job(self) -> str:
+        return f"{self.sweep}_diagnostics"
+
+    @property
+    def light_diagnostics_job(self) -> str:
+        return f"{self.sweep}_diagnostics_light"
 
     @property
     def fold_sensor(self) -> str:

@@ -11,7 +11,9 @@ from cvn_assets.core.config import BASE_FEATURE_SET
 from cvn_assets.core.datasets import FoldDataset
 from cvn_assets.core.secrets import scrub, secret_values
 from cvn_assets.core.variants import SEPARATOR
+from cvn_assets.defs.capture import Capture
 from cvn_assets.defs.hyperparam_assets import FALLBACKS_METADATA
+from cvn_assets.defs.io_manager import ArtifactIOManager
 from cvn_assets.defs.metadata import readable, readable_values
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep, model_threads
@@ -59,7 +61,13 @@ def _model_assets(sweep: Sweep, name: str, feature_set: str) -> list[dg.AssetsDe
         hyperparameters: dict[str, ModelHyperparams],
         results_store: ResultsStore,
         mlflow: MlflowTracking,
-    ) -> TrainedArtifact:
+        io_manager: dg.ResourceParam[ArtifactIOManager],
+    ) -> dg.Output:  # a TrainedArtifact, or `Reused` in an audit
+        upstream = {keys.fold_dataset: context.partition_key, keys.hyperparameters: context.partition_key}
+        capture = Capture.of(context, io_manager, upstream)
+        reused = capture.reuse_if_current()
+        if reused is not None:  # an audit run, and this cell's model is current: not trained again
+            return reused
         hp = hyperparameters[name]
         mlflow.ensure_ready(sweep.name)  # a tracking store that is down fails the step before training
         artifact = steps.train_model(
@@ -95,9 +103,10 @@ def _model_assets(sweep: Sweep, name: str, feature_set: str) -> list[dg.AssetsDe
                 "test_metrics": dg.MetadataValue.json(readable_values(artifact.test_metrics.as_dict())),
                 **events_metadata(artifact.events),
                 **tracked_metadata(tracked),
+                **capture.metadata,
             }
         )
-        return artifact
+        return dg.Output(artifact)
 
     @dg.asset(
         key=predictions_key,

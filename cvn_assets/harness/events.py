@@ -31,6 +31,7 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
         "event_filter": (str, NoneType),
         "event_filter_sigma": OptNum,
         "event_filter_threshold": OptNum,
+        "xy_hash": str,  # FoldDataset.xy_hash of what it fits on: every HPO trial records the same
     },
     "class_balance_applied": {
         "model_type": str,

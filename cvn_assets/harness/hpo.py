@@ -25,8 +25,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -43,6 +44,7 @@ from cvn_assets.harness.train import fit_adapter
 from cvn_assets.store.locks import database_lock
 
 log = logging.getLogger(__name__)
+XY_HASH_ATTR = "xy_hash"
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
@@ -63,6 +65,38 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial of a stored study, as the trial_dynamics diagnostics read it."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED, FAIL, ...
+    value: float | None  # validation log loss
+    params: Mapping[str, Any]
+    xy_hash: str | None  # the hash of the X/y it fit and was scored on (None: a trial stored before it was)
+    curve: Mapping[int, float]  # validation loss by round, where the pruner was told
+
+
+def stored_trials(storage_url: str, name: str) -> list[TrialRecord] | None:
+    """Every trial of the study `name` in the results database, by number; None when there is no such study."""
+    storage = storage_for(storage_url)
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    return [
+        TrialRecord(
+            t.number,
+            t.state.name,
+            t.value,
+            dict(t.params),
+            t.user_attrs.get(XY_HASH_ATTR),
+            dict(t.intermediate_values),
+        )  # fmt: skip
+        for t in sorted(storage.get_all_trials(study_id, deepcopy=False), key=lambda t: t.number)
+    ]
 
 
 def study_name(
@@ -176,6 +210,9 @@ def _search(
             return not pruned
 
         hook = on_round if settings.pruner != "none" else None
+        # What this trial fits on and is scored on, hashed as it is read: the trial-invariance diagnostic
+        # checks that every trial (and the final fit) saw the same captured X/y.
+        trial.set_user_attr(XY_HASH_ATTR, dataset.xy_hash())
         adapter, fit_sec = fit_adapter(
             model_name, dataset, params, balance, seed=seed, threads=threads, on_round=hook
         )

@@ -133,7 +133,12 @@ def train_one(
     shape = DatasetShape(len(X), len(X_val), len(X_test), X.shape[1], float(y.mean()))
     events = [
         emit(
-            "training_started", model_type=model_name, seed=seed, **shape.as_dict(), **filter_fields(dataset)
+            "training_started",
+            model_type=model_name,
+            seed=seed,
+            **shape.as_dict(),
+            **filter_fields(dataset),
+            xy_hash=dataset.xy_hash(),
         )
     ]
 

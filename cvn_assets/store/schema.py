@@ -169,3 +169,51 @@ realized_fills = sa.Table(
     sa.CheckConstraint("price > 0 AND quantity > 0 AND fee >= 0", name="ck_realized_fills_amounts"),
     sa.Index("ix_realized_fills_crypto_month", "crypto", "month"),
 )
+
+
+# Diagnostics' verdicts on trained cells (cvn_assets/diagnostics): one row per (run_id, strategy, diagnostic,
+# crypto, fold_id, feature_set, variant), keyed like the result rows; feature_set and variant are NULL on a
+# verdict about the whole cell (their unique index reads NULL as one value, on both dialects). A re-audit
+# replaces the cell's verdicts. `crossref_status` and `anchor_available` are the reproducibility anchor's
+# (NULL on the other diagnostics): a light audit leaves them SKIPPED and false, so a downgraded audit can be
+# found later (`audit_mode` 'light').
+VERDICT_SCOPE = ("run_id", "strategy", "crypto", "fold_id")
+diagnostic_verdicts = sa.Table(
+    "diagnostic_verdicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(100), nullable=False),
+    sa.Column("strategy", sa.String(STRATEGY_MAX_LENGTH), nullable=False),
+    sa.Column("diagnostic", sa.String(64), nullable=False),
+    sa.Column("consumes", sa.String(32), nullable=False),  # xy_only, trial_dynamics or unknown
+    sa.Column("crypto", sa.String(40), nullable=False),
+    sa.Column("fold_id", sa.String(64), nullable=False),
+    sa.Column("feature_set", sa.String(64), nullable=True),
+    sa.Column("variant", sa.String(64), nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("figures", sa.Text, nullable=True),  # JSON
+    sa.Column("crossref_status", sa.String(32), nullable=True),
+    sa.Column("anchor_available", sa.Boolean, nullable=True),
+    sa.Column("audit_mode", sa.String(16), nullable=False),  # full or light
+    sa.Column("data_hash", sa.String(64), nullable=True),  # the captured fold dataset's (NULL: absent)
+    sa.Column("elapsed_s", sa.Float, nullable=True),
+    sa.Column("code_version", sa.String(64), nullable=False),
+    sa.Column("dagster_run_id", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint(
+        "status IN ('PASS', 'WARN', 'FAIL', 'NOT_APPLICABLE', 'SKIPPED', 'INCONCLUSIVE_TOOLING')",
+        name="ck_diagnostic_verdicts_status",
+    ),
+    sa.Index(
+        "uq_diagnostic_verdicts_key",
+        "run_id",
+        "strategy",
+        "diagnostic",
+        "crypto",
+        "fold_id",
+        sa.text("coalesce(feature_set, '')"),
+        sa.text("coalesce(variant, '')"),
+        unique=True,
+    ),
+)

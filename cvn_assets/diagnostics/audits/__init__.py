@@ -1,0 +1,1 @@
+"""The in-tree diagnostics, one file each (found by `diagnostics.registry.discover`)."""
