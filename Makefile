@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/feature_set_cost.py $(BENCH_ARGS)
 	$(BIN)/python bench/code_location_load.py $(BENCH_ARGS)
 	$(BIN)/python bench/memory_estimate.py $(BENCH_ARGS)
+	$(BIN)/python bench/diagnostics_reuse.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .cvn_home .pytest_cache .ruff_cache

@@ -270,6 +270,9 @@ def cmd_perf(args: argparse.Namespace) -> int:
                 if not perf.models.empty:
                     print("\nper model, all its steps in a run:")
                     print(perf.models.drop(columns="asset").to_string(index=False))
+                if not perf.diagnostics.empty:
+                    print("\nper diagnostic, each verdict's own time (model: the one it audits):")
+                    print(perf.diagnostics.rename(columns={"asset": "diagnostic"}).to_string(index=False))
     return 0
 
 
@@ -358,7 +361,9 @@ def print_report(config: SweepConfig, instance: DagsterInstance, out_dir: Path, 
     from cvn_assets.definitions import build_definitions
     from cvn_assets.defs.report_assets import last_cell
     from cvn_assets.defs.sweep import Sweep
+    from cvn_assets.diagnostics.verdicts import audit_overview
     from cvn_assets.report.page import build_page, render_html
+    from cvn_assets.store.verdicts import read_verdicts
 
     url = database_url()
     upgrade(url)
@@ -368,8 +373,10 @@ def print_report(config: SweepConfig, instance: DagsterInstance, out_dir: Path, 
         print(f"no result rows for run_id {config.run_id} in {redact(url)}")
         return
     cell = last_cell(instance, build_definitions([config]), Sweep.of(config))
-    page = build_page(config.name, config.run_id, results, baselines, cell, seed=config.seed)
-    print("\n".join(page.verdicts + page.notes))
+    with get_engine(url).connect() as conn:
+        audits = audit_overview(read_verdicts(conn, config.run_id), config.name)
+    page = build_page(config.name, config.run_id, results, baselines, cell, seed=config.seed, audits=audits)
+    print("\n".join(page.verdicts + page.notes + page.audits))
     if tables:
         shown = page.report.tables()
         pooled = shown["correlations"]["variant"] == ALL_VARIANTS  # per variant: on the page
@@ -379,6 +386,9 @@ def print_report(config: SweepConfig, instance: DagsterInstance, out_dir: Path, 
             for title, frame in shown.items():
                 print(f"\n-- {title.replace('_', ' ')} --")
                 print(frame.to_string(index=False))
+            if not page.audit_table.empty:
+                print("\n-- diagnostics (verdicts by status) --")
+                print(page.audit_table.to_string(index=False))
     out_dir.mkdir(parents=True, exist_ok=True)
     page_path = out_dir / f"{config.name}_proxy_economy.html"
     page_path.write_text(render_html(page))

@@ -95,7 +95,9 @@ WORKSPACE = f"""load_from:
 
 
 DAEMON_LOCK = "cvn-daemon.lock"  # under DAGSTER_HOME: held by the daemon a `cvn sweep` started, for its life
-DAEMON_STOPPED = "cvn-daemon.stopped"  # under DAGSTER_HOME: when the last daemon a `cvn` command started exited
+DAEMON_STOPPED = (
+    "cvn-daemon.stopped"  # under DAGSTER_HOME: when the last daemon a `cvn` command started exited
+)
 HEARTBEAT_TOLERANCE_S = 90
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 

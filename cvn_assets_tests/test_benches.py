@@ -38,6 +38,7 @@ BENCHES: dict[str, list[str]] = {
     ],
     "ui_vs_cli.py": [rf"^ratio UI / CLI\s+:\s+{NUMBER}\s+\(target <= 1.0\)$"],
     "feature_set_cost.py": [rf"^ratio feature sets / base alone\s+:\s+{NUMBER}\s+\(target <= 1.5\)$"],
+    "diagnostics_reuse.py": [rf"^ratio cold / warm\s+:\s+{NUMBER}\s+\(target >= 50\)$"],
     "memory_estimate.py": [
         rf"^interpreter: INTERPRETER_BYTES {NUMBER} MiB, measured now {NUMBER} MiB \(ratio {NUMBER}\)$",
         rf"^worst \|estimate / measured - 1\| :\s+{NUMBER}\s+\(target <= 0.25\)$",

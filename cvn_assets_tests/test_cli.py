@@ -65,11 +65,32 @@ def test_sweep_prints_variants_vs_baselines_per_cost(tmp_path: Path, capsys: pyt
     monkeypatch.delenv(EXTRA_SWEEPS_ENV, raising=False)
     assert main(["perf", "--sweep", "tiny", "--home", str(home)]) == 0
     assert "== sweep tiny: 8 finished runs" in capsys.readouterr().out
+
+    # A light re-audit of one cell, launched through the daemon like the sweep (a second daemon, right
+    # after the first one stopped): the captured fold is fresh, so its run selects the diagnostics alone.
+    assert main(["audit", "--sweep", "tiny", "--home", str(home), "--light", "--partition", "SYNA|f00"]) == 0
+    out = capsys.readouterr().out
+    assert "1 cells, light audit; 0 recompute part of their capture" in out
+    assert "audit downgraded: the reproducibility anchor was skipped" in out
+    assert "SKIPPED               reproducibility_anchor   xgboost" in out
+    assert "PASS                  leakage" in out
+    assert main(["audit", "--sweep", "tiny", "--home", str(home), "--partition", "NOPE|f00"]) == 2
+    assert "--partition NOPE|f00: sweep tiny has no such crypto x fold partition" in capsys.readouterr().err
+    assert main(["perf", "--sweep", "tiny", "--home", str(home)]) == 0
+    out = capsys.readouterr().out
+    assert "per diagnostic" in out and "diagnostic reproducibility_anchor" in out
     out_dir = tmp_path / "pages"
     assert main(["report", "--sweep", "tiny", "--home", str(home), "--out", str(out_dir)]) == 0
     out = capsys.readouterr().out
-    for table in ("leaderboard", "overfitting", "correlations", "versus baselines"):
+    for table in (
+        "leaderboard",
+        "overfitting",
+        "correlations",
+        "versus baselines",
+        "diagnostics (verdicts by status)",
+    ):
         assert f"-- {table} --" in out
+    assert "Diagnostics: 1 cells audited, 0 complete, 1 downgraded" in out
     page = (out_dir / "tiny_proxy_economy.html").read_text()
     assert page.count("<img") == 3 and page.count("data:image/png;base64,") == 3
     assert "Equity curves: SYNB f01_" in page and "random_matched" in page

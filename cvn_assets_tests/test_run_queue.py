@@ -32,6 +32,7 @@ from cvn_assets.launch import LAUNCH_BACKFILL, LOCATION, REPOSITORY
 from cvn_assets.run_launcher import recorded_worker
 from cvn_assets.store.engine import upgrade
 from cvn_assets.store.schema import BASELINE_KEY, RESULT_KEY, finetune_baselines, finetune_results
+from cvn_assets.store.verdicts import read_verdicts
 from cvn_assets_tests.conftest import fresh_database, hyperparameter_environ, small_raw_config
 from cvn_assets_tests.in_process import load_bars, run_partition
 from cvn_assets_tests.services import dagster_services, graphql
@@ -235,6 +236,64 @@ def _next_cron_tick(after: dt.datetime) -> dt.datetime:
     """The next 0 6 1 1 * (January 1st, 06:00 UTC) after `after`, and 30 s: the sensor's next evaluation."""
     tick = dt.datetime(after.year + 1, 1, 1, 6, tzinfo=dt.UTC)
     return tick + dt.timedelta(seconds=30)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("deployment", ["postgresql"], indirect=True)
+def test_two_audits_of_one_cell_capture_it_once_and_the_second_reuses_it(deployment: Deployment) -> None:
+    """Two re-audits of a cell never captured (its fold dataset and model missing), launched at once through
+    the webserver on PostgreSQL: the first captures it, the second waits (one run per partition) and
+    reuses it; the study is searched once; both store their verdicts."""
+    search = deployment.sweeps[1]
+    keys = Sweep.of(search).keys
+    with deployment.instance() as instance:
+        second_fold = sorted(instance.get_dynamic_partitions(keys.folds_partitions.name))[1]
+    partition = f"SYNA|{second_fold}"
+    for _ in range(2):
+        _backfill(deployment.url, keys.light_diagnostics_job, partition)
+    with deployment.instance() as instance:
+
+        def finished() -> list[dg.RunRecord] | None:
+            records = instance.get_run_records(dg.RunsFilter(job_name=keys.light_diagnostics_job))
+            return records if len(records) == 2 and all(r.dagster_run.is_finished for r in records) else None
+
+        first, second = sorted(_wait_for("two audits", finished, 480, deployment.log),
+                               key=lambda r: r.start_time or 0)  # fmt: skip
+        assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in (first, second))
+        assert second.start_time >= first.end_time, "two audits of one cell overlapped"
+
+        def captured(record: dg.RunRecord) -> dict[str, bool]:
+            events = instance.get_records_for_run(
+                record.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+            ).records
+            return {
+                e.event_log_entry.asset_materialization.asset_key.path[-1]: bool(
+                    e.event_log_entry.asset_materialization.metadata.get("reused")
+                )
+                for e in events
+                if e.event_log_entry.asset_materialization.asset_key.path[1]
+                in ("features", "fold_dataset", "model")
+            }
+
+        assert captured(first) == {"base_features": False, "fold_dataset": False, "xgboost_model": False}
+        assert captured(second) == {"base_features": True, "fold_dataset": True, "xgboost_model": True}
+    test_start = second_fold.split("_", 1)[1]  # the study names the fold by its windows
+    studies = [
+        s for s in optuna.get_all_study_summaries(deployment.db_url)
+        if s.study_name.startswith(f"{search.run_id}/xgboost/SYNA/") and f"_{test_start}_" in s.study_name
+    ]  # fmt: skip
+    assert len(studies) == 1 and studies[0].n_trials == N_TRIALS  # searched once, by the first audit
+    engine = sa.create_engine(deployment.db_url)
+    try:
+        with engine.connect() as conn:
+            verdicts = read_verdicts(conn, search.run_id, "SYNA", second_fold)
+    finally:
+        engine.dispose()
+    assert {v["diagnostic"] for v in verdicts} == {"adversarial_validation", "drift", "leakage",
+                                                   "reproducibility_anchor", "trial_invariance"}  # fmt: skip
+    assert {v["dagster_run_id"] for v in verdicts} == {second.dagster_run.run_id}
+    trial = next(v for v in verdicts if v["diagnostic"] == "trial_invariance")
+    assert trial["status"] == "PASS" and f"all {N_TRIALS} trials" in trial["summary"]
 
 
 @pytest.mark.timeout(600)

@@ -52,6 +52,7 @@ from cvn_assets.version import code_version
 
 SEVERITY = {WARN: dg.AssetCheckSeverity.WARN, SKIPPED: dg.AssetCheckSeverity.WARN}  # else ERROR
 VERDICT_CHECK = "verdict"
+ELAPSED = "elapsed_s"  # a verdict's own time, in its materialization's metadata (`cvn perf` reads it)
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ def verdict_metadata(verdict: Verdict, state: str) -> dict[str, Any]:
         **({"crossref_status": verdict.crossref_status} if verdict.crossref_status else {}),
         **({"anchor_available": verdict.anchor_available} if verdict.anchor_available is not None else {}),
         "data_hash": verdict.data_hash or "absent",
-        "elapsed_s": readable_values(verdict.elapsed_s or 0.0),
+        ELAPSED: readable_values(verdict.elapsed_s or 0.0),
         **numbers,
         **(
             {"findings": rows_table([json_safe(r) for r in verdict.table], list(verdict.table[0]))}

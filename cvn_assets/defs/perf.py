@@ -21,6 +21,7 @@ from cvn_assets.core.timings import (
     per_run,
 )
 from cvn_assets.defs.automation import run_with_report
+from cvn_assets.defs.diagnostic_assets import ELAPSED, subjects
 from cvn_assets.defs.metadata import rows_table
 from cvn_assets.defs.sweep import Sweep, sweep_of_run
 
@@ -36,6 +37,9 @@ class SweepPerf:
     runs: RunSummary
     assets: pd.DataFrame  # core.timings.COLUMNS, one row per asset
     models: pd.DataFrame  # the same columns, one row per model
+    # The same columns, one row per (diagnostic, model): each verdict's own time inside the cell's
+    # diagnostics step (the capture it reused or recomputed is in `assets`).
+    diagnostics: pd.DataFrame
 
 
 def step_asset(sweep: Sweep, step_key: str) -> tuple[str, str | None]:
@@ -88,10 +92,36 @@ def sweep_timings(
     return runs, steps
 
 
+def diagnostic_timings(instance: dg.DagsterInstance, sweep: Sweep, since: datetime) -> list[StepTiming]:
+    """Each diagnostic's time on each cell (and model) since `since`, from its materializations' metadata."""
+    found: list[StepTiming] = []
+    for key, subject in subjects(sweep).items():
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()), limit=10_000
+        ).records
+        for record in records:
+            entry = (
+                record.asset_materialization.metadata.get(ELAPSED) if record.asset_materialization else None
+            )
+            if entry is not None:
+                model = subject.model[0] if subject.model else None
+                found.append(
+                    StepTiming(record.run_id, f"diagnostic {subject.diagnostic}", model, float(entry.value))
+                )
+    return found
+
+
 def sweep_perf(instance: dg.DagsterInstance, sweep: Sweep, window: timedelta) -> SweepPerf:
     since = datetime.now(UTC) - window
     runs, steps = sweep_timings(instance, sweep, since)
-    return SweepPerf(sweep.name, since, per_run(runs, steps), per_asset(steps), per_model(steps))
+    return SweepPerf(
+        sweep.name,
+        since,
+        per_run(runs, steps),
+        per_asset(steps),
+        per_model(steps),
+        per_asset(diagnostic_timings(instance, sweep, since)),
+    )
 
 
 def perf_metadata(perf: SweepPerf) -> dict[str, dg.MetadataValue]:
@@ -114,7 +144,13 @@ def perf_metadata(perf: SweepPerf) -> dict[str, dg.MetadataValue]:
                 f"{name} max s": _seconds(row.max_s),
                 f"{name} runs": dg.MetadataValue.int(int(row.runs)),
             }
-    table = pd.concat([perf.assets, perf.models], ignore_index=True)
+    for row in (
+        perf.diagnostics.groupby("asset", as_index=False)
+        .agg(p50_s=("p50_s", "median"), p95_s=("p95_s", "max"), runs=("runs", "sum"))
+        .itertuples()
+    ):
+        meta |= {f"{row.asset} p50 s": _seconds(row.p50_s), f"{row.asset} p95 s": _seconds(row.p95_s)}
+    table = pd.concat([perf.assets, perf.models, perf.diagnostics], ignore_index=True)
     meta["steps"] = rows_table(table.to_dict("records"), list(table.columns))
     return meta
 

@@ -30,10 +30,12 @@ from cvn_assets.defs.model_assets import input_name, variant_keys
 from cvn_assets.defs.resources import ReportFiles, ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.defs.tracking import MlflowTracking, Pick
+from cvn_assets.diagnostics.verdicts import audit_overview
 from cvn_assets.harness.predictions import VariantPredictions
 from cvn_assets.report.overview import overview_tables
 from cvn_assets.report.page import ReportPage, build_page, png_data_uri, render_html
 from cvn_assets.store.reports import sweep_rows
+from cvn_assets.store.verdicts import read_verdicts
 
 MAX_TABLE_ROWS = 400  # per table in the UI; the HTML page has every row
 UI_FIGURE_WIDTH = 540  # pixels: the metadata value column beside the side panel at 1600 pixels
@@ -99,6 +101,13 @@ def page_metadata(page: ReportPage, files: Publisher | None = None) -> dict[str,
                 metadata[f"{figure}/{row['cost_bps']}bps"] = round(float(row[figure]), 4)
     if page.notes:
         metadata["notes"] = dg.MetadataValue.md("\n\n".join(page.notes))
+    if page.audits:
+        metadata["diagnostics"] = dg.MetadataValue.md("\n\n".join(page.audits))
+    if not page.audit_table.empty:
+        frame = page.audit_table
+        metadata["diagnostics by status"] = rows_table(
+            frame.to_dict("records"), [str(c) for c in frame.columns]
+        )
     return metadata
 
 
@@ -132,7 +141,9 @@ def build_report_asset(sweep: Sweep) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         results, baselines = sweep_rows(results_store.engine(), cfg.run_id)
         cell = steps.report_cell(cfg, dataset, [predictions[input_name(v)] for v in variants])
-        page = build_page(sweep.name, cfg.run_id, results, baselines, cell, seed=cfg.seed)
+        with results_store.engine().connect() as conn:
+            audits = audit_overview(read_verdicts(conn, cfg.run_id), sweep.name)
+        page = build_page(sweep.name, cfg.run_id, results, baselines, cell, seed=cfg.seed, audits=audits)
         for line in page.verdicts:
             context.log.info(line)
         metadata = page_metadata(page, report_files.publisher())

@@ -15,7 +15,7 @@ makes it DOWNGRADED, and any INCONCLUSIVE_TOOLING verdict makes it INCONCLUSIVE.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,3 +98,33 @@ def describe_state(state: str) -> str:
         DOWNGRADED: "downgraded: the reproducibility anchor was skipped (a light audit), not a complete audit",
         INCONCLUSIVE: "inconclusive: a captured input was missing (INCONCLUSIVE_TOOLING), not a pass",
     }[state]
+
+
+def audit_overview(rows: Sequence[Mapping[str, Any]], sweep: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """What the report says of a sweep's audits: one line (how many cells are complete, downgraded or
+    inconclusive, and any FAIL), and one row per diagnostic counting its verdicts by status."""
+    if not rows:
+        return [f"Diagnostics: no cell of {sweep} has been audited yet (`cvn audit --sweep {sweep}`, or "
+                f"the {sweep}_diagnostics job in the UI)."], []  # fmt: skip
+    cells: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        cells.setdefault((row["crypto"], row["fold_id"]), []).append(row)
+    states = {cell: audit_state(found) for cell, found in cells.items()}
+    count = {s: sum(v == s for v in states.values()) for s in (COMPLETE, DOWNGRADED, INCONCLUSIVE)}
+    failed = sorted(
+        {f"{r['diagnostic']} ({r['crypto']} {r['fold_id']})" for r in rows if r["status"] == FAIL}
+    )
+    line = (
+        f"Diagnostics: {len(cells)} cells audited, {count[COMPLETE]} complete, {count[DOWNGRADED]} downgraded "
+        f"(the reproducibility anchor skipped by a light audit: not a complete audit), {count[INCONCLUSIVE]} "
+        "inconclusive (a captured input missing)"
+    )
+    line += f"; FAIL: {', '.join(failed[:8])}{' ...' if len(failed) > 8 else ''}." if failed else "; no FAIL."
+    table = []
+    for name in sorted({r["diagnostic"] for r in rows}):
+        mine = [r for r in rows if r["diagnostic"] == name]
+        table.append(
+            {"diagnostic": name, "consumes": mine[0]["consumes"], "verdicts": len(mine),
+             **{status.lower(): sum(r["status"] == status for r in mine) for status in STATUSES}}
+        )  # fmt: skip
+    return [line], table

@@ -32,6 +32,9 @@ class ReportPage:
     verdicts: list[str]
     figures: dict[str, bytes]  # caption -> PNG
     notes: list[str] = field(default_factory=list)
+    # The diagnostics' audits of the sweep's cells: their one-line state, and a row per diagnostic.
+    audits: list[str] = field(default_factory=list)
+    audit_table: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def build_page(
@@ -42,7 +45,9 @@ def build_page(
     cell: CellEquity | None,
     *,
     seed: int = 0,
+    audits: tuple[list[str], list[dict]] = ([], []),
 ) -> ReportPage:
+    """`audits`: the diagnostics' overview (`diagnostics.verdicts.audit_overview`), shown as it is."""
     from cvn_assets.report import plots  # matplotlib loads when a report is drawn, not with the definitions
 
     results, baselines = as_floats(results), as_floats(baselines)
@@ -64,7 +69,8 @@ def build_page(
         figures[f"Equity curves: {cell.title}"] = plots.cell_equity(cell.curves, cell.title)
     else:
         notes.append("No cell's equity curves: its fold dataset and predictions could not be loaded.")
-    return ReportPage(sweep, run_id, report, verdicts(report), figures, notes)
+    lines, table = audits
+    return ReportPage(sweep, run_id, report, verdicts(report), figures, notes, lines, pd.DataFrame(table))
 
 
 def png_data_uri(png: bytes) -> str:
@@ -114,6 +120,7 @@ def render_html(page: ReportPage) -> str:
         "<h2>Answer</h2>",
         *(f"<p class='verdict'>{html.escape(line)}</p>" for line in page.verdicts),
         *(f"<p class='note'>{html.escape(note)}</p>" for note in page.notes),
+        *(f"<p class='verdict'>{html.escape(line)}</p>" for line in page.audits),
     ]
     for caption, png in page.figures.items():
         parts += [
@@ -122,5 +129,7 @@ def render_html(page: ReportPage) -> str:
         ]
     for name, frame in page.report.tables().items():
         parts += [f"<h2>{html.escape(name.replace('_', ' ').capitalize())}</h2>", _table(frame)]
+    if not page.audit_table.empty:
+        parts += ["<h2>Diagnostics (verdicts by status)</h2>", _table(page.audit_table)]
     parts.append("</body></html>")
     return "\n".join(parts)

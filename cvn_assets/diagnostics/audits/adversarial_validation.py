@@ -1,7 +1,8 @@
 """`adversarial_validation`: can a classifier tell the train rows from the test rows?
 
 A gradient-boosted classifier learns "is this a test row" from the features, scored by cross-validated AUC
-(`folds` stratified folds, seeded). About 0.5: the test rows look like the train rows. Above `auc_warn`:
+(`folds` stratified folds, seeded; at most `max_rows` rows of each split, drawn seeded, so its cost stays
+bounded on minute bars). About 0.5: the test rows look like the train rows. Above `auc_warn`:
 they are told apart, and the features that give them away are listed, each with its own AUC as a lone
 score (|AUC - 0.5| ranks them). A finding (WARN): time series drift, so it says what to look at.
 """
@@ -22,17 +23,21 @@ from cvn_assets.diagnostics.registry import XY_ONLY, register_diagnostic
 from cvn_assets.diagnostics.verdicts import PASS, WARN, Finding
 
 
+def _at_most(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    return frame if len(frame) <= rows else frame.sample(n=rows, random_state=seed).sort_index()
+
+
 @register_diagnostic(
     "adversarial_validation",
     consumes=XY_ONLY,
-    params={"auc_warn": 0.75, "folds": 3, "max_iter": 50, "seed": 0, "listed": 5},
+    params={"auc_warn": 0.75, "folds": 3, "max_iter": 50, "seed": 0, "listed": 5, "max_rows": 20_000},
     code_version="1",
 )
 def adversarial_validation(dataset: FoldDataset, params: Mapping[str, Any]) -> Finding:
     """Cross-validated AUC of a classifier telling train rows from test rows, and the features that give
     them away."""
-    X, _ = dataset.xy("train")
-    X_test, _ = dataset.xy("test")
+    X, X_test = (_at_most(dataset.xy(split)[0], int(params["max_rows"]), int(params["seed"]))
+                 for split in ("train", "test"))  # fmt: skip
     features = pd.concat([X, X_test], ignore_index=True)
     is_test = np.r_[np.zeros(len(X), dtype=int), np.ones(len(X_test), dtype=int)]
     model = HistGradientBoostingClassifier(max_iter=int(params["max_iter"]), random_state=int(params["seed"]))

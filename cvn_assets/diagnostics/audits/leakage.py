@@ -30,22 +30,19 @@ def _outside_window(name: str, frame: pd.DataFrame, start: pd.Timestamp, end: pd
 
 def _overlaps(early: str, a: pd.DataFrame, late: str, b: pd.DataFrame) -> list[dict]:
     """Rows of `a` whose label interval overlaps the interval of some row of `b`."""
-    b_start = b.index.to_numpy()
-    b_end = b["label_end"].to_numpy()
-    order = np.argsort(b_start)
-    b_start, b_end = b_start[order], b_end[order]
-    # The latest label end among b's rows starting at or before each point: an interval [s, e] of a
-    # overlaps one of b iff some b row starts at or before e and ends at or after s.
+    order = np.argsort(b.index.to_numpy())
+    b_start, b_end = b.index.to_numpy()[order], b["label_end"].to_numpy()[order]
+    # An interval [s, e] of a overlaps one of b iff some b row starts at or before e and ends at or after
+    # s: the latest label end among the b rows starting at or before e must reach s.
     running_end = np.maximum.accumulate(b_end)
-    found = []
-    for t, end in zip(a.index.to_numpy(), a["label_end"].to_numpy(), strict=True):
-        k = np.searchsorted(b_start, end, side="right")  # b rows starting at or before this label's end
-        if k and running_end[k - 1] >= t:
-            found.append(
-                {"split": early, "row": str(pd.Timestamp(t)), "label_end": str(pd.Timestamp(end)),
-                 "problem": f"its label interval overlaps {late} row {pd.Timestamp(b_start[0])} onwards"}
-            )  # fmt: skip
-    return found
+    a_start, a_end = a.index.to_numpy(), a["label_end"].to_numpy()
+    k = np.searchsorted(b_start, a_end, side="right")
+    hit = (k > 0) & (running_end[np.maximum(k - 1, 0)] >= a_start)
+    return [
+        {"split": early, "row": str(pd.Timestamp(t)), "label_end": str(pd.Timestamp(e)),
+         "problem": f"its label interval overlaps {late} row {pd.Timestamp(b_start[0])} onwards"}
+        for t, e in zip(a_start[hit], a_end[hit], strict=True)
+    ]  # fmt: skip
 
 
 @register_diagnostic("leakage", consumes=XY_ONLY, code_version="1")
