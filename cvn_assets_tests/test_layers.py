@@ -25,7 +25,15 @@ ALLOWED: dict[str, set[str]] = {
     "version": {"core"},
 }
 DAGSTER_FREE = (
-    "core", "store", "harness", "hyperparams", "report", "steps", "artifacts", "features", "diagnostics"
+    "core",
+    "store",
+    "harness",
+    "hyperparams",
+    "report",
+    "steps",
+    "artifacts",
+    "features",
+    "diagnostics",
 )
 
 

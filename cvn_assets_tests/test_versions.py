@@ -49,7 +49,8 @@ def _statuses(defs: dg.Definitions, instance: dg.DagsterInstance, partition: str
         key.to_user_string(): resolver.get_status(key, partition)
         for key in graph.materializable_asset_keys
         # crypto x fold, what a sweep run materializes (the diagnostics are an audit's)
-        if isinstance(graph.get(key).partitions_def, dg.MultiPartitionsDefinition) and key.path[1] != "diagnostics"
+        if isinstance(graph.get(key).partitions_def, dg.MultiPartitionsDefinition)
+        and key.path[1] != "diagnostics"
     }
 
 
