@@ -30,7 +30,7 @@ def _at_most(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
 @register_diagnostic(
     "adversarial_validation",
     consumes=XY_ONLY,
-    params={"auc_warn": 0.75, "folds": 3, "max_iter": 50, "seed": 0, "listed": 5, "max_rows": 20_000},
+    params={"auc_warn": 0.75, "folds": 3, "max_iter": 50, "seed": 0, "listed": 5, "max_rows": 10_000},
     code_version="1",
 )
 def adversarial_validation(dataset: FoldDataset, params: Mapping[str, Any]) -> Finding:

@@ -28,19 +28,25 @@ def _outside_window(name: str, frame: pd.DataFrame, start: pd.Timestamp, end: pd
     ]
 
 
+def _ns(values: pd.Index | pd.Series) -> np.ndarray:
+    """Timestamps as int64 nanoseconds (UTC): a tz-aware index's to_numpy() is an object array, whose
+    sorting and searching is a Python loop."""
+    return pd.DatetimeIndex(values).asi8
+
+
 def _overlaps(early: str, a: pd.DataFrame, late: str, b: pd.DataFrame) -> list[dict]:
     """Rows of `a` whose label interval overlaps the interval of some row of `b`."""
-    order = np.argsort(b.index.to_numpy())
-    b_start, b_end = b.index.to_numpy()[order], b["label_end"].to_numpy()[order]
+    order = np.argsort(_ns(b.index))
+    b_start, b_end = _ns(b.index)[order], _ns(b["label_end"])[order]
     # An interval [s, e] of a overlaps one of b iff some b row starts at or before e and ends at or after
     # s: the latest label end among the b rows starting at or before e must reach s.
     running_end = np.maximum.accumulate(b_end)
-    a_start, a_end = a.index.to_numpy(), a["label_end"].to_numpy()
+    a_start, a_end = _ns(a.index), _ns(a["label_end"])
     k = np.searchsorted(b_start, a_end, side="right")
     hit = (k > 0) & (running_end[np.maximum(k - 1, 0)] >= a_start)
     return [
-        {"split": early, "row": str(pd.Timestamp(t)), "label_end": str(pd.Timestamp(e)),
-         "problem": f"its label interval overlaps {late} row {pd.Timestamp(b_start[0])} onwards"}
+        {"split": early, "row": str(pd.Timestamp(t, tz="UTC")), "label_end": str(pd.Timestamp(e, tz="UTC")),
+         "problem": f"its label interval overlaps {late} row {pd.Timestamp(b_start[0], tz='UTC')} onwards"}
         for t, e in zip(a_start[hit], a_end[hit], strict=True)
     ]  # fmt: skip
 
