@@ -233,6 +233,16 @@ class RuntimeSettings(_Strict):
     threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
 
 
+def names_or_mapping(value: Any, what: str) -> Any:
+    """A list of names as a mapping of each to its defaults (`{}`); a mapping with `name:` and nothing under
+    it the same. Names must be unique."""
+    if isinstance(value, list):
+        if len(set(map(str, value))) != len(value):
+            raise ValueError(f"{what} must be unique")
+        return {name: {} for name in value}
+    return {k: v if v is not None else {} for k, v in value.items()} if isinstance(value, dict) else value
+
+
 class DiagnosticSettings(_Strict):
     """Which registered diagnostics audit the sweep's cells (`cvn audit`, the `<sweep>_diagnostics` jobs),
     with their parameters. Not part of the run_id: an audit changes no result row."""
@@ -243,11 +253,7 @@ class DiagnosticSettings(_Strict):
     @field_validator("run", mode="before")
     @classmethod
     def _names(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            if len(set(map(str, value))) != len(value):
-                raise ValueError("diagnostics must be unique")
-            return {name: {} for name in value}
-        return {k: v if v is not None else {} for k, v in value.items()} if isinstance(value, dict) else value
+        return names_or_mapping(value, "diagnostics")
 
 
 class OperationsSettings(_Strict):
@@ -320,11 +326,7 @@ class SweepConfig(_Strict):
     @classmethod
     def _feature_set_names(cls, value: Any) -> Any:
         # `feature_sets: [base, btc_overlay]` means each with every model and its default parameters.
-        if isinstance(value, list):
-            if len(set(map(str, value))) != len(value):
-                raise ValueError("feature sets must be unique")
-            return {name: {} for name in value}
-        return {k: v if v is not None else {} for k, v in value.items()} if isinstance(value, dict) else value
+        return names_or_mapping(value, "feature sets")
 
     @model_validator(mode="after")
     def _feature_set_models_configured(self) -> SweepConfig:

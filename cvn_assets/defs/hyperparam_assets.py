@@ -103,6 +103,8 @@ def build_hyperparameter_assets(sweep: Sweep) -> list[dg.AssetsDefinition | dg.A
             ).records
             for record in records:
                 materialization = record.asset_materialization
+                if materialization is not None and materialization.metadata.get("reused"):
+                    continue  # an audit reused a stored model: not a training
                 entry = materialization.metadata.get(FALLBACKS_METADATA) if materialization else None
                 trainings += 1
                 fallbacks += int(entry.value) if entry is not None else 0
