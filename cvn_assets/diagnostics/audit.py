@@ -116,9 +116,8 @@ def audit_one(
                "audit_mode": mode}  # fmt: skip
     anchor = {"crossref_status": SKIPPED, "anchor_available": False} if spec.anchor else {}
     if spec.anchor and mode == LIGHT:
-        return Verdict(**subject, status=SKIPPED, **anchor, elapsed_s=0.0,
-                       summary="skipped by a light audit (cvn/audit=light): the audit is downgraded, not "
-                       "complete; run the full audit to retrain and compare")  # fmt: skip
+        return Verdict(**subject, status=SKIPPED, **anchor, elapsed_s=0.0, data_hash=capture.data_hash(),
+                       summary="skipped by a light audit (cvn/audit=light); run the full audit to retrain and compare")  # fmt: skip
     try:
         finding = spec.run({**capture.inputs(spec, model), "params": params})
     except CaptureMissing as exc:
