@@ -298,8 +298,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
                                on_progress=lambda line: print(line, flush=True))  # fmt: skip
     cells = set(outcome.recomputed)
     with get_engine(database_url()).connect() as conn:
-        verdicts = [v for v in read_verdicts(conn, cfg.run_id) if f"{v['crypto']}|{v['fold_id']}" in cells
-                    or any(c.startswith(f"{v['crypto']}|{v['fold_id']}") for c in cells)]  # fmt: skip
+        verdicts = [v for v in read_verdicts(conn, cfg.run_id) if f"{v['crypto']}|{v['fold_id']}" in cells]
     by_cell: dict[str, list[dict]] = {}
     for verdict in verdicts:
         by_cell.setdefault(f"{verdict['crypto']} {verdict['fold_id']}", []).append(verdict)

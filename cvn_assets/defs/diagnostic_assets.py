@@ -13,7 +13,7 @@ diagnostics: in an audit run a current capture is reused, not recomputed (`defs/
 """
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,8 +34,6 @@ from cvn_assets.defs.sweep import Sweep, model_threads
 from cvn_assets.diagnostics.audit import CaptureMissing, CellCapture, audit_one, json_safe
 from cvn_assets.diagnostics.registry import get_diagnostic
 from cvn_assets.diagnostics.verdicts import (
-    FAIL,
-    INCONCLUSIVE_TOOLING,
     PASSING,
     SKIPPED,
     WARN,
@@ -299,7 +297,3 @@ def build_diagnostic_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
 
 def audit_tags(mode: str) -> dict[str, str]:
     return {AUDIT_TAG: mode}
-
-
-def inconclusive_or_failed(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [r for r in rows if r["status"] in (FAIL, INCONCLUSIVE_TOOLING)]
