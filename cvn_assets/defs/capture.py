@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import dagster as dg
 
 from cvn_assets.defs.io_manager import ArtifactIOManager, Reused
+from cvn_assets.diagnostics.audit import FULL, LIGHT
 
 AUDIT_TAG = "cvn/audit"  # on every audit run: "full", or "light" (the reproducibility anchor skipped)
-FULL, LIGHT = "full", "light"
 # Dagster's own tags on a materialization (dagster._core.definitions.data_version), read here to tell
 # whether a stored value is current; test_diagnostics checks them against Dagster's constants.
 CODE_VERSION_TAG = "dagster/code_version"
