@@ -28,7 +28,6 @@ Diagnostics are found like models and feature sets: the in-tree `diagnostics/aud
 from __future__ import annotations
 
 import inspect
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +35,7 @@ from typing import Any
 from cvn_assets.core.errors import ConfigError, CvnError
 from cvn_assets.diagnostics.verdicts import Finding
 from cvn_assets.harness.hpo import TrialRecord
-from cvn_assets.harness.registry import discover_entry_points, import_plugin
+from cvn_assets.harness.registry import check_plugin_name, discover_entry_points, import_folder, qualname
 
 XY_ONLY, TRIAL_DYNAMICS, UNKNOWN = "xy_only", "trial_dynamics", "unknown"
 CONSUMER_KINDS = (XY_ONLY, TRIAL_DYNAMICS, UNKNOWN)
@@ -127,12 +126,11 @@ def register_diagnostic(
     code_version: str,
     anchor: bool = False,
 ) -> Callable[[Diagnose], Diagnose]:
-    if not name.replace("_", "").isalnum() or not name[:1].isalpha() or name != name.lower():
-        raise ValueError(f"diagnostic name '{name}' must be lower-case letters, digits and underscores")
+    check_plugin_name("diagnostic", name)
 
     def decorate(diagnose: Diagnose) -> Diagnose:
         existing = _DIAGNOSTICS.get(name)
-        if existing is not None and _qualname(existing.diagnose) != _qualname(diagnose):
+        if existing is not None and qualname(existing.diagnose) != qualname(diagnose):
             raise ValueError(f"diagnostic '{name}' is registered twice")
         inputs = tuple(inspect.signature(diagnose).parameters)
         description = " ".join((inspect.getdoc(diagnose) or name).split("\n\n")[0].split())
@@ -150,10 +148,6 @@ def unregister_diagnostic(name: str) -> None:
     _DIAGNOSTICS.pop(name, None)
 
 
-def _qualname(obj: object) -> str:
-    return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
-
-
 def discover(force: bool = False) -> None:
     """Import the in-tree diagnostics, then every plugin (once per process unless forced)."""
     global _discovered
@@ -161,8 +155,7 @@ def discover(force: bool = False) -> None:
         return
     from cvn_assets.diagnostics import audits
 
-    for module in pkgutil.iter_modules(audits.__path__):
-        import_plugin(f"{audits.__name__}.{module.name}", "diagnostic")
+    import_folder(audits, "diagnostic")
     discover_entry_points(force)
     _discovered = True
 

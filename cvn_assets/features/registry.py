@@ -21,7 +21,6 @@ Values at bar t may use bars up to and including t only: every feature set is pa
 
 from __future__ import annotations
 
-import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,7 @@ import pandas as pd
 
 from cvn_assets.core.errors import ConfigError, DataCoverageError
 from cvn_assets.core.hashing import fingerprint
-from cvn_assets.harness.registry import discover_entry_points, import_plugin
+from cvn_assets.harness.registry import check_plugin_name, discover_entry_points, import_folder, qualname
 
 BASE = "base"  # today's features: every sweep's default feature set
 
@@ -112,12 +111,11 @@ def register_feature_set(
     requires: Sequence[str] = (),
     code_version: str,
 ) -> Callable[[Compute], Compute]:
-    if not name.replace("_", "").isalnum() or not name[:1].isalpha() or name != name.lower():
-        raise ValueError(f"feature set name '{name}' must be lower-case letters, digits and underscores")
+    check_plugin_name("feature set", name)
 
     def decorate(compute: Compute) -> Compute:
         existing = _FEATURE_SETS.get(name)
-        if existing is not None and _qualname(existing.compute) != _qualname(compute):
+        if existing is not None and qualname(existing.compute) != qualname(compute):
             raise ValueError(f"feature set '{name}' is registered twice")
         _FEATURE_SETS[name] = FeatureSetSpec(
             name, compute, columns, warmup, dict(params or {}), tuple(requires), code_version
@@ -127,10 +125,6 @@ def register_feature_set(
     return decorate
 
 
-def _qualname(obj: object) -> str:
-    return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
-
-
 def discover(force: bool = False) -> None:
     """Import the in-tree feature sets, then every plugin (once per process unless forced)."""
     global _discovered
@@ -138,8 +132,7 @@ def discover(force: bool = False) -> None:
         return
     from cvn_assets.features import sets
 
-    for module in pkgutil.iter_modules(sets.__path__):
-        import_plugin(f"{sets.__name__}.{module.name}", "feature set")
+    import_folder(sets, "feature set")
     discover_entry_points(force)  # a plugin may register a feature set (not the model libraries)
     _discovered = True
 

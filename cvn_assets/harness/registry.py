@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from types import ModuleType
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -114,12 +115,26 @@ def register_ensemble(
 
 
 def _check_unique(name: str, factory: object, same_kind: object, other_kind: object) -> None:
-    if other_kind is not None or (same_kind is not None and _qualname(same_kind) != _qualname(factory)):
+    if other_kind is not None or (same_kind is not None and qualname(same_kind) != qualname(factory)):
         raise ValueError(f"plugin name '{name}' is registered twice")
 
 
-def _qualname(obj: object) -> str:
+def qualname(obj: object) -> str:
+    """Module and qualified name: the same function registered again (a module imported twice) is not a
+    second registration."""
     return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
+
+
+def check_plugin_name(kind: str, name: str) -> None:
+    """A feature set's or a diagnostic's name: lower-case letters, digits and underscores."""
+    if not name.replace("_", "").isalnum() or not name[:1].isalpha() or name != name.lower():
+        raise ValueError(f"{kind} name '{name}' must be lower-case letters, digits and underscores")
+
+
+def import_folder(package: ModuleType, kind: str) -> None:
+    """Import every module of an in-tree plugin folder (`import_plugin` each)."""
+    for module in pkgutil.iter_modules(package.__path__):
+        import_plugin(f"{package.__name__}.{module.name}", kind)
 
 
 def import_plugin(module: str, kind: str) -> None:
@@ -154,8 +169,7 @@ def discover(force: bool = False) -> None:
     from cvn_assets.harness import ensembles, models
 
     for package, kind in ((models, "model"), (ensembles, "ensemble")):
-        for module in pkgutil.iter_modules(package.__path__):
-            import_plugin(f"{package.__name__}.{module.name}", kind)
+        import_folder(package, kind)
     discover_entry_points(force)
     _discovered = True
 
