@@ -265,6 +265,9 @@ def cmd_perf(args: argparse.Namespace) -> int:
                 f"{runs.outside_steps_share:.0%} of it outside the steps (Dagster's own: process start, "
                 "event writes)"
             )
+            if runs.start_p50_s is not None:
+                print(f"run start (RUN_STARTING to the first step): p50 {runs.start_p50_s:.2f} s, "
+                      f"max {max(runs.start_s):.2f} s over {len(runs.start_s)} runs")  # fmt: skip
             with pd.option_context("display.width", 200, "display.float_format", "{:.2f}".format):
                 print(perf.assets.to_string(index=False))
                 if not perf.models.empty:

@@ -21,13 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
-from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import ModuleTarget
-from dagster._daemon.controller import all_daemons_healthy
 from dagster_graphql.cli import execute_query
 
 from cvn_assets.core.errors import CvnError
+from cvn_assets.dagster_internals import (
+    BULK_ACTION_TERMINAL_STATUSES,
+    ModuleTarget,
+    WorkspaceProcessContext,
+    all_daemons_healthy,
+)
 from cvn_assets.defs.alerts import step_error
 from cvn_assets.defs.folds import add_new_folds, fold_update
 from cvn_assets.defs.sweep import Sweep

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import dagster as dg
-from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
+from cvn_assets.dagster_internals import QueuedRunCoordinator, SubmitRunContext
 from cvn_assets.defs.keys import selected_assets
 
 SWEEP_TAGS = ("cvn/sweep", "cvn/run_id")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -64,7 +65,12 @@ def test_sweep_prints_variants_vs_baselines_per_cost(tmp_path: Path, capsys: pyt
     assert EXTRA_SWEEPS_ENV not in os.environ or str(tiny_config) in os.environ[EXTRA_SWEEPS_ENV]
     monkeypatch.delenv(EXTRA_SWEEPS_ENV, raising=False)
     assert main(["perf", "--sweep", "tiny", "--home", str(home)]) == 0
-    assert "== sweep tiny: 8 finished runs" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "== sweep tiny: 8 finished runs" in out
+    # Every run went through the daemon's launcher, so each has a launch-to-first-step figure.
+    assert re.search(
+        r"run start \(RUN_STARTING to the first step\): p50 \d+\.\d\d s, max \d+\.\d\d s over 8 runs", out
+    ), out
 
     # A light re-audit of one cell, launched through the daemon like the sweep (a second daemon, right
     # after the first one stopped): the captured fold is fresh, so its run selects the diagnostics alone.

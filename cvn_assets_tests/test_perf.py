@@ -28,7 +28,7 @@ def test_percentiles_per_asset_and_model_and_the_share_outside_steps() -> None:
         StepTiming("r2", "model/xgboost_model", "xgboost", 4.0),
         StepTiming("r2", "features", None, 3.0),
     ]
-    runs = [RunTiming("r1", "tiny_sweep", 8.0), RunTiming("r2", "tiny_sweep", 10.0)]
+    runs = [RunTiming("r1", "tiny_sweep", 8.0, start_s=1.5), RunTiming("r2", "tiny_sweep", 10.0, start_s=0.5)]
     assets = per_asset(steps).set_index("asset")
     model = assets.loc["model/xgboost_model"]
     assert (model.runs, model.p50_s, model.max_s, model.total_s) == (2, 3.0, 4.0, 6.0)
@@ -39,7 +39,9 @@ def test_percentiles_per_asset_and_model_and_the_share_outside_steps() -> None:
     summary = per_run(runs, steps)
     assert (summary.runs, summary.p50_s, summary.max_s) == (2, 9.0, 10.0)
     assert summary.outside_steps_share == pytest.approx(1 - 11.0 / 18.0)
+    assert (summary.start_s, summary.start_p50_s, summary.steps) == ((1.5, 0.5), 1.0, 5)
     assert per_run([], []).outside_steps_share is None
+    assert per_run([RunTiming("r3", "tiny_sweep", 1.0)], []).start_p50_s is None  # run in process: no launch
 
 
 def test_a_step_reads_as_its_asset_and_model() -> None:

@@ -3,14 +3,15 @@
 backfills launched through the webserver's GraphQL API.
 
 One deployment per storage kind serves both tests (starting the services is most of a test's time): the
-single-flight test runs SYNA's partitions, then the killed-run test runs SYNB's, whose code server it kills,
-so it comes last."""
+single-flight test runs SYNA's partitions, the terminate test one of SYNB's, then the killed-run test runs
+another of SYNB's, whose run worker and forkserver it kills, so it comes last."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +30,7 @@ from cvn_assets.definitions import build_definitions
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.launch import LAUNCH_BACKFILL, LOCATION, REPOSITORY
-from cvn_assets.run_launcher import recorded_worker
+from cvn_assets.run_launcher import WARM_WORKER_TAG, recorded_worker
 from cvn_assets.store.engine import upgrade
 from cvn_assets.store.schema import BASELINE_KEY, RESULT_KEY, finetune_baselines, finetune_results
 from cvn_assets.store.verdicts import read_verdicts
@@ -296,10 +297,58 @@ def test_two_audits_of_one_cell_capture_it_once_and_the_second_reuses_it(deploym
     assert trial["status"] == "PASS" and f"all {N_TRIALS} trials" in trial["summary"]
 
 
+TERMINATE_RUN = """
+mutation Terminate($runId: String!) {
+  terminateRun(runId: $runId) {
+    __typename
+    ... on TerminateRunFailure { message }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def _command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def _running_worker(instance: dg.DagsterInstance, job: str) -> tuple[str, int] | None:
+    """The job's STARTED run and its worker's pid, once the worker recorded it."""
+    runs = instance.get_runs(dg.RunsFilter(job_name=job, statuses=[dg.DagsterRunStatus.STARTED]))
+    worker = recorded_worker(instance, runs[0].run_id) if runs else None
+    return (runs[0].run_id, worker[0]) if worker else None
+
+
+@pytest.mark.timeout(600)
+def test_a_run_starts_warm_and_terminate_in_the_ui_cancels_it(deployment: Deployment) -> None:
+    """The run is forked from the daemon's preloaded forkserver (not spawned afresh by the code server),
+    in a process of its own; the UI's Terminate stops that process and the run ends CANCELED."""
+    keys = Sweep.of(deployment.sweeps[1]).keys
+    partition = f"SYNB|{(deployment.first_folds or {})['search']}"
+    _backfill(deployment.url, keys.sweep_job, partition)
+    with deployment.instance() as instance:
+        run_id, pid = _wait_for("the run's start", lambda: _running_worker(instance, keys.sweep_job), 240,
+                                deployment.log)  # fmt: skip
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.tags.get(WARM_WORKER_TAG) == socket.gethostname(), run and run.tags
+        assert "multiprocessing.forkserver" in _command_line(_parent(pid)), _command_line(_parent(pid))
+        terminated = graphql(deployment.url, TERMINATE_RUN, {"runId": run_id})["data"]["terminateRun"]
+        assert terminated["__typename"] == "TerminateRunSuccess", terminated
+        ended = _wait_for(
+            "the run canceled",
+            lambda: (r := instance.get_run_by_id(run_id)) and r.is_finished and r,
+            120,
+            deployment.log,
+        )
+        assert ended.status == dg.DagsterRunStatus.CANCELED, ended.status
+        _wait_for("its process gone", lambda: not Path(f"/proc/{pid}").exists() or "Z" in
+                  Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0], 30, deployment.log)  # fmt: skip
+
+
 @pytest.mark.timeout(600)
 def test_a_run_whose_process_died_is_failed_and_requested_again(deployment: Deployment) -> None:
-    """`dagster dev` killed mid-run (the run's process and its code server): run monitoring marks the run
-    failed, and the next scheduled tick requests its partition again."""
+    """`dagster dev` killed mid-run (the run's process and the process it was forked from): run monitoring
+    marks the run failed, and the next scheduled tick requests its partition again."""
     fixed = deployment.sweeps[0]
     keys = Sweep.of(fixed).keys
     with deployment.instance() as instance:
@@ -309,17 +358,11 @@ def test_a_run_whose_process_died_is_failed_and_requested_again(deployment: Depl
     log = deployment.log
     _backfill(deployment.url, keys.sweep_job, partition)
     with deployment.instance() as instance:
-
-        def worker() -> tuple[str, int] | None:
-            """The run once it runs (a run killed while STARTING fails on run monitoring's start timeout)."""
-            runs = instance.get_runs(
-                dg.RunsFilter(job_name=keys.sweep_job, statuses=[dg.DagsterRunStatus.STARTED])
-            )
-            worker = recorded_worker(instance, runs[0].run_id) if runs else None
-            return (runs[0].run_id, worker[0]) if worker else None
-
-        run_id, pid = _wait_for("the run's start", worker, 240, log)
-        os.kill(_parent(pid), signal.SIGKILL)  # the code server that started the run...
+        # The run once it runs (a run killed while STARTING fails on run monitoring's start timeout).
+        run_id, pid = _wait_for(
+            "the run's start", lambda: _running_worker(instance, keys.sweep_job), 240, log
+        )
+        os.kill(_parent(pid), signal.SIGKILL)  # the forkserver that started the run...
         os.kill(pid, signal.SIGKILL)  # ...and the run's own process
         failed = _wait_for(
             "the run marked failed",

@@ -24,6 +24,8 @@ class RunTiming:
     run_id: str
     job: str
     seconds: float  # from the run's start to its end
+    # From RUN_STARTING (the launch) to its first step's start: the process start and Dagster's setup.
+    start_s: float | None = None
 
 
 DEFAULT_WINDOW = "7d"  # how far back `cvn perf` and the sweep_perf asset look
@@ -76,6 +78,12 @@ class RunSummary:
     p95_s: float | None
     max_s: float | None
     outside_steps_share: float | None  # of the runs' total time; None without runs
+    start_s: tuple[float, ...] = ()  # each run's launch to its first step (runs with a step)
+    steps: int = 0
+
+    @property
+    def start_p50_s(self) -> float | None:
+        return float(np.percentile(self.start_s, 50)) if self.start_s else None
 
 
 def per_run(runs: list[RunTiming], steps: list[StepTiming]) -> RunSummary:
@@ -91,4 +99,6 @@ def per_run(runs: list[RunTiming], steps: list[StepTiming]) -> RunSummary:
         p95_s=float(np.percentile(seconds, 95)),
         max_s=float(seconds.max()),
         outside_steps_share=max(0.0, 1.0 - in_steps / total) if total > 0 else None,
+        start_s=tuple(run.start_s for run in runs if run.start_s is not None),
+        steps=sum(step.run_id in timed for step in steps),
     )

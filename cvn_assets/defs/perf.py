@@ -70,6 +70,7 @@ def sweep_timings(
         ):
             continue
         started: dict[str, float] = {}
+        first_step: float | None = None
         launched = record.start_time  # from the launch (process start included) where the run was queued
         events = instance.get_records_for_run(
             run.run_id, of_type={dg.DagsterEventType.RUN_STARTING, dg.DagsterEventType.STEP_START, *STEP_ENDS}
@@ -83,12 +84,14 @@ def sweep_timings(
                 continue
             elif kind == dg.DagsterEventType.STEP_START:
                 started[entry.step_key] = entry.timestamp
+                first_step = entry.timestamp if first_step is None else min(first_step, entry.timestamp)
             elif entry.step_key in started:
                 asset, model = step_asset(sweep, entry.step_key)
                 steps.append(
                     StepTiming(run.run_id, asset, model, entry.timestamp - started.pop(entry.step_key))
                 )
-        runs.append(RunTiming(run.run_id, run.job_name, record.end_time - launched))
+        start = first_step - launched if first_step is not None else None
+        runs.append(RunTiming(run.run_id, run.job_name, record.end_time - launched, start))
     return runs, steps
 
 
@@ -135,6 +138,8 @@ def perf_metadata(perf: SweepPerf) -> dict[str, dg.MetadataValue]:
             "run max s": _seconds(perf.runs.max_s),
             "share outside steps": dg.MetadataValue.float(round(perf.runs.outside_steps_share or 0.0, 4)),
         }
+        if perf.runs.start_p50_s is not None:
+            meta["run start to first step p50 s"] = _seconds(perf.runs.start_p50_s)
     for frame, label in ((perf.assets, "asset"), (perf.models, "model")):
         for row in frame.itertuples():
             name = row.asset if label == "asset" else f"model {row.model}"

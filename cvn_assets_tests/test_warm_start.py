@@ -1,0 +1,74 @@
+"""Warm run workers (`cvn_assets/warm_start.py`) in numbers; the runs themselves start warm in every test
+that goes through the daemon, and `test_run_queue` checks their process, Terminate and a killed worker."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import textwrap
+
+import dagster as dg
+import pytest
+
+from cvn_assets import warm_start
+
+
+@pytest.mark.parametrize("module", warm_start.PRELOAD)
+def test_every_preloaded_module_imports(module: str) -> None:
+    """The forkserver skips a module that fails to import without a word: a renamed one would quietly
+    make every run start cold again."""
+    importlib.import_module(module)
+
+
+def test_a_found_dynamic_partition_is_asked_once_a_missing_one_every_time() -> None:
+    """In a run worker (a subprocess here: the patch is for the worker's whole life)."""
+    script = textwrap.dedent(
+        """
+        import dagster as dg
+        from cvn_assets.warm_start import remember_dynamic_partitions
+
+        asked = []
+        original = dg.DagsterInstance.has_dynamic_partition
+        def counting(self, name, key):
+            asked.append(key)
+            return original(self, name, key)
+        dg.DagsterInstance.has_dynamic_partition = counting
+        remember_dynamic_partitions()
+        remember_dynamic_partitions()  # a second call does not wrap twice
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("folds", ["f00"])
+            found = [instance.has_dynamic_partition("folds", "f00") for _ in range(3)]
+            missing = [instance.has_dynamic_partition("folds", "f01") for _ in range(2)]
+            instance.add_dynamic_partitions("folds", ["f01"])
+            added = instance.has_dynamic_partition("folds", "f01")
+        print(found, missing, added, asked)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert (
+        done.stdout.split("\n")[-2] == "[True, True, True] [False, False] True ['f00', 'f01', 'f01', 'f01']"
+    )
+
+
+@dg.op
+def _nothing() -> None:
+    pass
+
+
+@dg.job
+def noop() -> None:
+    _nothing()
+
+
+def test_a_run_of_another_python_is_left_to_its_code_server() -> None:
+    """Only a run whose code location runs on this interpreter is forked; one served from another
+    virtual environment (a workspace `executable_path`), or with no code origin, goes to its code server."""
+    origin = dg.reconstructable(noop).get_python_origin()
+    elsewhere = origin._replace(
+        repository_origin=origin.repository_origin._replace(executable_path="/other/venv/bin/python")
+    )
+    assert origin.executable_path == sys.executable
+    assert warm_start.can_fork(dg.DagsterRun(job_name="noop", run_id="a", job_code_origin=origin))
+    assert not warm_start.can_fork(dg.DagsterRun(job_name="noop", run_id="b", job_code_origin=elsewhere))
+    assert not warm_start.can_fork(dg.DagsterRun(job_name="noop", run_id="c"))
