@@ -136,10 +136,28 @@ def step_version(fn: Callable[..., Any], *extra: object) -> str:
     modules |= {m.__name__ for m in (inspect.getmodule(o) for o in extra) if m is not None}
     digest = hashlib.sha256()
     for function in functions:
-        digest.update(inspect.getsource(function).encode())
+        digest.update(_source(function))
     for name in _closure(modules):
         path = _module_path(name)
         if path is not None and path.is_file():
             digest.update(name.encode())
-            digest.update(path.read_bytes())
+            digest.update(_file_bytes(path))
     return digest.hexdigest()[:12]
+
+
+# The assets of a sweep reach the same helpers and modules many times over; each run's process builds the
+# definitions afresh, so these are read once per process. A function object is new when its module is
+# reloaded, and a file is read again when its size or modification time changes.
+@cache
+def _source(function: Callable[..., Any]) -> bytes:
+    return inspect.getsource(function).encode()
+
+
+def _file_bytes(path: Path) -> bytes:
+    stat = path.stat()
+    return _read(path, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _read(path: Path, mtime_ns: int, size: int) -> bytes:
+    return path.read_bytes()
