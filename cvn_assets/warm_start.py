@@ -85,10 +85,28 @@ def prestart_in_daemon(preload: tuple[str, ...] = PRELOAD) -> None:
 
 
 def can_fork(run: dg.DagsterRun) -> bool:
-    """Whether the run's code runs in this interpreter: its code location's Python is ours (a location
-    served by another virtual environment is left to its code server)."""
+    """Whether the run may be forked here: its code runs on this interpreter, in this process's
+    environment (see `shares_environment`)."""
     origin = run.job_code_origin
-    return origin is not None and origin.executable_path == sys.executable
+    location = run.remote_job_origin.repository_origin.code_location_origin if run.remote_job_origin else None
+    return origin is not None and origin.executable_path == sys.executable and shares_environment(location)
+
+
+def shares_environment(location: object) -> bool:
+    """A run executes in its code location's environment (the settings a deployment gives the code server,
+    which the daemon may not have). A forked run gets the daemon's, so only two kinds of code location
+    qualify: one this daemon started itself (a workspace `python_module` or `python_file` entry, as `cvn`
+    and the tests load it: it inherits the daemon's environment), and one on a local socket (`dagster dev`
+    starts those beside the daemon, with one environment). A code server on a port is a deployment of its
+    own: its runs start there, as Dagster starts them."""
+    if location is None:
+        return False
+    if getattr(location, "socket", None):
+        return True
+    try:  # only a code location the daemon starts knows what it loads (a served one raises here)
+        return location.loadable_target_origin is not None  # type: ignore[attr-defined]
+    except Exception:
+        return False
 
 
 def start_worker(run: dg.DagsterRun, instance: dg.DagsterInstance, preload: tuple[str, ...]) -> BaseProcess:

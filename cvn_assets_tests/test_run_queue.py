@@ -332,6 +332,12 @@ def test_a_run_starts_warm_and_terminate_in_the_ui_cancels_it(deployment: Deploy
         run = instance.get_run_by_id(run_id)
         assert run is not None and run.tags.get(WARM_WORKER_TAG) == socket.gethostname(), run and run.tags
         assert "multiprocessing.forkserver" in _command_line(_parent(pid)), _command_line(_parent(pid))
+        # Inside a step (its search takes seconds): a SIGTERM there interrupts the step, as on Kubernetes.
+        # One that lands between steps is held by Dagster until the run ends, which would race the test.
+        _wait_for("the model's step", lambda: any(
+            r.event_log_entry.step_key and "model" in r.event_log_entry.step_key
+            for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START).records
+        ), 240, deployment.log)  # fmt: skip
         terminated = graphql(deployment.url, TERMINATE_RUN, {"runId": run_id})["data"]["terminateRun"]
         assert terminated["__typename"] == "TerminateRunSuccess", terminated
         ended = _wait_for(

@@ -7,6 +7,7 @@ import importlib
 import subprocess
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
@@ -51,24 +52,17 @@ def test_a_found_dynamic_partition_is_asked_once_a_missing_one_every_time() -> N
     )
 
 
-@dg.op
-def _nothing() -> None:
-    pass
-
-
-@dg.job
-def noop() -> None:
-    _nothing()
-
-
 def test_a_run_of_another_python_is_left_to_its_code_server() -> None:
-    """Only a run whose code location runs on this interpreter is forked; one served from another
-    virtual environment (a workspace `executable_path`), or with no code origin, goes to its code server."""
-    origin = dg.reconstructable(noop).get_python_origin()
-    elsewhere = origin._replace(
-        repository_origin=origin.repository_origin._replace(executable_path="/other/venv/bin/python")
-    )
-    assert origin.executable_path == sys.executable
-    assert warm_start.can_fork(dg.DagsterRun(job_name="noop", run_id="a", job_code_origin=origin))
-    assert not warm_start.can_fork(dg.DagsterRun(job_name="noop", run_id="b", job_code_origin=elsewhere))
+    """A run with no code origin is never forked; the run's own interpreter and environment decide."""
     assert not warm_start.can_fork(dg.DagsterRun(job_name="noop", run_id="c"))
+
+
+def test_only_a_code_location_sharing_the_daemons_environment_is_forked() -> None:
+    """Started by this daemon (a workspace python_module entry) or on a local socket (`dagster dev`): its
+    runs may be forked. A code server on a port (a deployment with its own settings, as in
+    test_production_topology) keeps starting its runs itself."""
+    managed = SimpleNamespace(loadable_target_origin=object(), location_name="cvn_assets")
+    dev = SimpleNamespace(socket="/tmp/dagster-dev.sock", host="localhost", port=None)
+    deployed = SimpleNamespace(socket=None, host="127.0.0.1", port=4266)
+    assert warm_start.shares_environment(managed) and warm_start.shares_environment(dev)
+    assert not warm_start.shares_environment(deployed) and not warm_start.shares_environment(None)
