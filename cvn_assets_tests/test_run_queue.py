@@ -333,7 +333,7 @@ def test_a_run_starts_warm_and_terminate_in_the_ui_cancels_it(deployment: Deploy
         assert run is not None and run.tags.get(WARM_WORKER_TAG) == socket.gethostname(), run and run.tags
         assert "multiprocessing.forkserver" in _command_line(_parent(pid)), _command_line(_parent(pid))
         # Inside a step (its search takes seconds): a SIGTERM there interrupts the step, as on Kubernetes.
-        # One that lands between steps is held by Dagster until the run ends, which would race the test.
+        # One sent right after the worker started once let the run finish SUCCESS: the test waits for a step.
         _wait_for("the model's step", lambda: any(
             r.event_log_entry.step_key and "model" in r.event_log_entry.step_key
             for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START).records
