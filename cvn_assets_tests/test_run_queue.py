@@ -75,7 +75,11 @@ def _raw_sweeps() -> list[dict]:
     """A sweep in fixed mode and one in search mode; cron once a year: no scheduled tick during the test."""
     common = {"costs_bps": [10], "operations": {"cron": "0 6 1 1 *"}}
     search = {"mode": "search", "n_trials": N_TRIALS, "sampler_startup_trials": 2}
-    return [small_raw_config(name="fixed", **common), small_raw_config(name="search", hpo=search, **common)]
+    # A long search, for a run still going when the Terminate test stops it (a warm run of the others ends
+    # in about 1.5 s).
+    long = {"mode": "search", "n_trials": 2000, "sampler_startup_trials": 2}
+    return [small_raw_config(name="fixed", **common), small_raw_config(name="search", hpo=search, **common),
+            small_raw_config(name="long", hpo=long, **common)]  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -323,8 +327,8 @@ def _running_worker(instance: dg.DagsterInstance, job: str) -> tuple[str, int] |
 def test_a_run_starts_warm_and_terminate_in_the_ui_cancels_it(deployment: Deployment) -> None:
     """The run is forked from the daemon's preloaded forkserver (not spawned afresh by the code server),
     in a process of its own; the UI's Terminate stops that process and the run ends CANCELED."""
-    keys = Sweep.of(deployment.sweeps[1]).keys
-    partition = f"SYNB|{(deployment.first_folds or {})['search']}"
+    keys = Sweep.of(deployment.sweeps[2]).keys
+    partition = f"SYNA|{(deployment.first_folds or {})['long']}"
     _backfill(deployment.url, keys.sweep_job, partition)
     with deployment.instance() as instance:
         run_id, pid = _wait_for("the run's start", lambda: _running_worker(instance, keys.sweep_job), 240,
