@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ from cvn_assets.definitions import build_definitions
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.launch import LAUNCH_BACKFILL, LOCATION, REPOSITORY
-from cvn_assets.run_launcher import WARM_WORKER_TAG, recorded_worker
+from cvn_assets.run_launcher import recorded_worker
 from cvn_assets.store.engine import upgrade
 from cvn_assets.store.schema import BASELINE_KEY, RESULT_KEY, finetune_baselines, finetune_results
 from cvn_assets.store.verdicts import read_verdicts
@@ -297,17 +296,6 @@ def test_two_audits_of_one_cell_capture_it_once_and_the_second_reuses_it(deploym
     assert trial["status"] == "PASS" and f"all {N_TRIALS} trials" in trial["summary"]
 
 
-TERMINATE_RUN = """
-mutation Terminate($runId: String!) {
-  terminateRun(runId: $runId) {
-    __typename
-    ... on TerminateRunFailure { message }
-    ... on PythonError { message }
-  }
-}
-"""
-
-
 def _command_line(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
@@ -317,38 +305,6 @@ def _running_worker(instance: dg.DagsterInstance, job: str) -> tuple[str, int] |
     runs = instance.get_runs(dg.RunsFilter(job_name=job, statuses=[dg.DagsterRunStatus.STARTED]))
     worker = recorded_worker(instance, runs[0].run_id) if runs else None
     return (runs[0].run_id, worker[0]) if worker else None
-
-
-@pytest.mark.timeout(600)
-def test_a_run_starts_warm_and_terminate_in_the_ui_cancels_it(deployment: Deployment) -> None:
-    """The run is forked from the daemon's preloaded forkserver (not spawned afresh by the code server),
-    in a process of its own; the UI's Terminate stops that process and the run ends CANCELED."""
-    keys = Sweep.of(deployment.sweeps[2]).keys
-    partition = f"SYNA|{(deployment.first_folds or {})['long']}"
-    _backfill(deployment.url, keys.sweep_job, partition)
-    with deployment.instance() as instance:
-        run_id, pid = _wait_for("the run's start", lambda: _running_worker(instance, keys.sweep_job), 240,
-                                deployment.log)  # fmt: skip
-        run = instance.get_run_by_id(run_id)
-        assert run is not None and run.tags.get(WARM_WORKER_TAG) == socket.gethostname(), run and run.tags
-        assert "multiprocessing.forkserver" in _command_line(_parent(pid)), _command_line(_parent(pid))
-        # Inside a step (its search takes seconds): a SIGTERM there interrupts the step, as on Kubernetes.
-        # One sent right after the worker started once let the run finish SUCCESS: the test waits for a step.
-        _wait_for("the model's step", lambda: any(
-            r.event_log_entry.step_key and "model" in r.event_log_entry.step_key
-            for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START).records
-        ), 240, deployment.log)  # fmt: skip
-        terminated = graphql(deployment.url, TERMINATE_RUN, {"runId": run_id})["data"]["terminateRun"]
-        assert terminated["__typename"] == "TerminateRunSuccess", terminated
-        ended = _wait_for(
-            "the run canceled",
-            lambda: (r := instance.get_run_by_id(run_id)) and r.is_finished and r,
-            120,
-            deployment.log,
-        )
-        assert ended.status == dg.DagsterRunStatus.CANCELED, ended.status
-        _wait_for("its process gone", lambda: not Path(f"/proc/{pid}").exists() or "Z" in
-                  Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0], 30, deployment.log)  # fmt: skip
 
 
 @pytest.mark.timeout(600)
