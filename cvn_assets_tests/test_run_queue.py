@@ -296,10 +296,6 @@ def test_two_audits_of_one_cell_capture_it_once_and_the_second_reuses_it(deploym
     assert trial["status"] == "PASS" and f"all {N_TRIALS} trials" in trial["summary"]
 
 
-def _command_line(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-
-
 def _running_worker(instance: dg.DagsterInstance, job: str) -> tuple[str, int] | None:
     """The job's STARTED run and its worker's pid, once the worker recorded it."""
     runs = instance.get_runs(dg.RunsFilter(job_name=job, statuses=[dg.DagsterRunStatus.STARTED]))
