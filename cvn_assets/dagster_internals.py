@@ -5,6 +5,7 @@ one fails here, at import, and `cvn_assets_tests/test_dagster_internals.py` name
 file. Nothing else in `cvn_assets` may import `dagster._...` (that test checks it too).
 """
 
+# ruff: noqa: F401  (every import here is for the modules named beside it; USES lists them once more)
 from __future__ import annotations
 
 # warm_start.py: the command `dagster api execute_run` (the run worker dagster_docker and dagster_k8s
@@ -54,20 +55,3 @@ USES: tuple[tuple[str, str], ...] = (
     ("dagster._cli.api", "execute_run_command"),
     ("dagster._grpc.types", "ExecuteRunArgs"),
 )
-
-__all__ = [
-    "BULK_ACTION_TERMINAL_STATUSES",
-    "DefaultRunLauncher",
-    "LaunchRunContext",
-    "ResumeRunContext",
-    "CheckRunHealthResult",
-    "WorkerStatus",
-    "QueuedRunCoordinator",
-    "SubmitRunContext",
-    "GRPC_INFO_TAG",
-    "WorkspaceProcessContext",
-    "ModuleTarget",
-    "all_daemons_healthy",
-    "execute_run_command",
-    "ExecuteRunArgs",
-]
