@@ -20,6 +20,8 @@ The sweep is served from a sweeps directory of its own (CVN_SWEEPS_DIR), so any 
 `--quick`: one synthetic crypto, one fold, one small model, one cost: the same path in well under a minute.
 `--cold`: the runs started the way Dagster's default launcher starts them (a fresh interpreter per run,
 spawned by the code server; `warm_start: false`), for the figures before warm run workers.
+`--plain-sqlite`: Dagster's own SQLite storage, a new connection per transaction, for the figures before
+the embedded default kept its connections (`cvn_assets/instance_storage.py`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import yaml
 from btc_sample import QUICK_HELP, sweep_file  # beside this script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,6 +121,12 @@ def main() -> None:
     parser.add_argument(
         "--cold", action="store_true", help="start each run in a fresh interpreter (Dagster's default)"
     )
+    parser.add_argument(
+        "--plain-sqlite",
+        action="store_true",
+        help="Dagster's own SQLite storage (a new connection per transaction) instead of the embedded "
+        "default's (cvn_assets/instance_storage.py), for the figures before it",
+    )
     args = parser.parse_args()
 
     import dagster as dg
@@ -150,14 +159,14 @@ def main() -> None:
     home = root / "home"
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
-    yaml_text = (REPO / "dagster.yaml").read_text()
+    instance_yaml = yaml.safe_load((REPO / "dagster.yaml").read_text())
     if args.cold:
-        yaml_text = yaml_text.replace(
-            "  class: LocalRunLauncher\n", "  class: LocalRunLauncher\n  config:\n    warm_start: false\n"
-        )
+        instance_yaml["run_launcher"]["config"] = {"warm_start": False}
     if args.dagster_postgres:
-        yaml_text += f"storage:\n  postgres:\n    postgres_url: {args.dagster_postgres}\n"
-    (dagster_home / "dagster.yaml").write_text(yaml_text)
+        instance_yaml["storage"] = {"postgres": {"postgres_url": args.dagster_postgres}}
+    elif args.plain_sqlite:
+        del instance_yaml["storage"]  # Dagster's own SQLite storage, a new connection per transaction
+    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(instance_yaml))
     query_log = root / "instance_queries.jsonl"
     os.environ.update(CVN_HOME=str(home), DAGSTER_HOME=str(dagster_home), CVN_SWEEPS_DIR=str(sweeps))
     os.environ[QUERY_LOG_ENV] = str(query_log)
@@ -291,7 +300,9 @@ def main() -> None:
     counted = [json.loads(line) for line in query_log.read_text().splitlines()] if query_log.exists() else []
     reads = sum(c.get("reads", 0) for c in counted)
     writes = sum(c.get("writes", 0) for c in counted)
-    storage = "PostgreSQL" if args.dagster_postgres else "SQLite"
+    storage = (
+        "PostgreSQL" if args.dagster_postgres else "Dagster's plain SQLite" if args.plain_sqlite else "SQLite"
+    )
     starts = perf.runs.start_s
     print(f"sweep {cfg.run_id}: {len({c for c, _ in cells})} cryptos, {len(cells)} cells, models {list(cfg.models)}, "
           f"costs {cfg.costs_bps}; {perf.runs.runs} Dagster runs, {n_steps} steps, Dagster storage on {storage}, "

@@ -23,6 +23,18 @@ from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 # run_coordinator.py: the queue a coordinator extends and the context it is handed; not exported.
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
+# instance_storage.py: Dagster's SQLite storages, subclassed to keep their connections (each opens a new
+# engine per transaction); the directories and busy timeout they use, so the files stay the same. Dagster
+# documents configuring them by these module paths (`module: dagster._core.storage.runs`) and exports none.
+from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.runs import SqliteRunStorage
+from dagster._core.storage.schedules import SqliteScheduleStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._core.storage.sqlite_storage import _event_logs_directory as event_logs_directory
+from dagster._core.storage.sqlite_storage import _runs_directory as runs_directory
+from dagster._core.storage.sqlite_storage import _schedule_directory as schedule_directory
+
 # run_launcher.py: the tag where DefaultRunLauncher records the code server a run was started from.
 from dagster._core.storage.tags import GRPC_INFO_TAG
 
@@ -48,6 +60,14 @@ USES: tuple[tuple[str, str], ...] = (
     ("dagster._core.launcher.base", "WorkerStatus"),
     ("dagster._core.run_coordinator", "QueuedRunCoordinator"),
     ("dagster._core.run_coordinator", "SubmitRunContext"),
+    ("dagster._core.storage.event_log", "SqliteEventLogStorage"),
+    ("dagster._core.storage.runs", "SqliteRunStorage"),
+    ("dagster._core.storage.schedules", "SqliteScheduleStorage"),
+    ("dagster._core.storage.sqlite", "SQLITE_BUSY_TIMEOUT_SECONDS"),
+    ("dagster._core.storage.sqlite_storage", "DagsterSqliteStorage"),
+    ("dagster._core.storage.sqlite_storage", "_event_logs_directory"),
+    ("dagster._core.storage.sqlite_storage", "_runs_directory"),
+    ("dagster._core.storage.sqlite_storage", "_schedule_directory"),
     ("dagster._core.storage.tags", "GRPC_INFO_TAG"),
     ("dagster._core.workspace.context", "WorkspaceProcessContext"),
     ("dagster._core.workspace.load_target", "ModuleTarget"),

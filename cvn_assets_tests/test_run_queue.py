@@ -2,15 +2,17 @@
 `dagster.yaml` (storage on SQLite or on the session's PostgreSQL, results in the same kind of database),
 backfills launched through the webserver's GraphQL API.
 
-One deployment per storage kind serves both tests (starting the services is most of a test's time): the
-single-flight test runs SYNA's partitions, the terminate test one of SYNB's, then the killed-run test runs
-another of SYNB's, whose run worker and forkserver it kills, so it comes last."""
+One deployment per storage kind serves every test (starting the services is most of a test's time): the
+single-flight test runs SYNA's partitions, the killed-run test one of SYNB's, whose run worker and
+forkserver it kills; the terminate test comes last, on a sweep of its own whose bars only it loads (its
+searches last, and would hold the queue and the results database's studies in the others)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +31,7 @@ from cvn_assets.definitions import build_definitions
 from cvn_assets.defs.resources import ResultsStore
 from cvn_assets.defs.sweep import Sweep
 from cvn_assets.launch import LAUNCH_BACKFILL, LOCATION, REPOSITORY
-from cvn_assets.run_launcher import recorded_worker
+from cvn_assets.run_launcher import WARM_WORKER_TAG, recorded_worker
 from cvn_assets.store.engine import upgrade
 from cvn_assets.store.schema import BASELINE_KEY, RESULT_KEY, finetune_baselines, finetune_results
 from cvn_assets.store.verdicts import read_verdicts
@@ -42,6 +44,7 @@ pytestmark = pytest.mark.usefixtures("small_hyperparams")  # the in-process runs
 REPO = Path(__file__).resolve().parents[1]
 VOLATILE = ["id", "created_at", "dagster_run_id"]
 N_TRIALS = 4
+LONG, LONG_SEARCH_S = "long", 20  # the terminate test's sweep: each study searches for 20 s
 
 
 @dataclass
@@ -71,10 +74,14 @@ class Deployment:
 
 
 def _raw_sweeps() -> list[dict]:
-    """A sweep in fixed mode and one in search mode; cron once a year: no scheduled tick during the test."""
+    """A sweep in fixed mode, one in search mode, and a long search (for a run still going when the
+    terminate test stops it: a warm run of the others ends in about 1.5 s); cron once a year: no scheduled
+    tick during the test."""
     common = {"costs_bps": [10], "operations": {"cron": "0 6 1 1 *"}}
     search = {"mode": "search", "n_trials": N_TRIALS, "sampler_startup_trials": 2}
-    return [small_raw_config(name="fixed", **common), small_raw_config(name="search", hpo=search, **common)]
+    long = {"mode": "search", "n_trials": 100_000, "timeout_s": LONG_SEARCH_S, "sampler_startup_trials": 2}
+    return [small_raw_config(name="fixed", **common), small_raw_config(name="search", hpo=search, **common),
+            small_raw_config(name=LONG, hpo=long, **common)]  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -150,9 +157,14 @@ def _wait_for(what: str, probe, timeout_s: float, log: Path):  # noqa: ANN001, A
 
 
 def _preload(deployment: Deployment, instance: dg.DagsterInstance) -> dict[str, str]:
-    """Bars and folds of every sweep, loaded in process before the daemon starts: sweep -> first fold id."""
+    """Bars and folds of every sweep but the long one, loaded in process before the daemon starts: sweep ->
+    first fold id."""
     defs = deployment.defs()
-    return {c.name: load_bars(defs, c, instance, "SYNA").folds[0].fold_id for c in deployment.sweeps}
+    return {
+        c.name: load_bars(defs, c, instance, "SYNA").folds[0].fold_id
+        for c in deployment.sweeps
+        if c.name != LONG
+    }
 
 
 def _rows(db_url: str, run_id: str) -> list[pd.DataFrame]:
@@ -336,3 +348,62 @@ def test_a_run_whose_process_died_is_failed_and_requested_again(deployment: Depl
         ticks.instance = instance
         requested = ticks.at(_next_cron_tick(dt.datetime.now(dt.UTC)))
     assert partition in requested.get(keys.economics(10).to_user_string(), set())
+
+
+TERMINATE_RUN = """
+mutation Terminate($runId: String!) {
+  terminateRun(runId: $runId) {
+    __typename
+    ... on TerminateRunFailure { message }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def _command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def _gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.timeout(600)
+def test_a_run_starts_warm_and_terminate_in_the_ui_cancels_it(deployment: Deployment) -> None:
+    """The run is forked from the daemon's preloaded forkserver (not spawned afresh by the code server), in
+    a process of its own; the UI's Terminate stops that process inside its step and the run ends CANCELED."""
+    config = next(c for c in deployment.sweeps if c.name == LONG)
+    keys, log = Sweep.of(config).keys, deployment.log
+    with deployment.instance() as instance:
+        fold_id = load_bars(deployment.defs(), config, instance, "SYNA").folds[0].fold_id
+    _backfill(deployment.url, keys.sweep_job, f"SYNA|{fold_id}")
+    with deployment.instance() as instance:
+        try:
+            run_id, pid = _wait_for(
+                "the run's start", lambda: _running_worker(instance, keys.sweep_job), 240, log
+            )
+            run = instance.get_run_by_id(run_id)
+            assert run is not None and run.tags.get(WARM_WORKER_TAG) == socket.gethostname(), run and run.tags
+            assert "multiprocessing.forkserver" in _command_line(_parent(pid)), _command_line(_parent(pid))
+            # Inside the model's step (its search lasts 20 s): a SIGTERM there interrupts the step, as a
+            # run pod's on Kubernetes.
+            _wait_for("the model's step", lambda: any(
+                r.event_log_entry.step_key and "model" in r.event_log_entry.step_key
+                for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START).records
+            ), 240, log)  # fmt: skip
+            terminated = graphql(deployment.url, TERMINATE_RUN, {"runId": run_id})["data"]["terminateRun"]
+            assert terminated["__typename"] == "TerminateRunSuccess", terminated
+            ended = _wait_for(
+                "the run canceled",
+                lambda: (r := instance.get_run_by_id(run_id)) and r.is_finished and r,
+                120,
+                log,
+            )
+            assert ended.status == dg.DagsterRunStatus.CANCELED, ended.status
+            _wait_for("its process gone", lambda: _gone(pid), 30, log)
+        finally:  # any other run of the long sweep (its fold sensor's, once the folds exist) stopped too
+            for other in instance.get_runs(dg.RunsFilter(tags={"cvn/sweep": LONG})):
+                if not other.is_finished:
+                    graphql(deployment.url, TERMINATE_RUN, {"runId": other.run_id})
