@@ -178,10 +178,11 @@ def main() -> None:
     from cvn_assets.defs.resources import ResultsStore
     from cvn_assets.defs.sizing import partition_working_set
     from cvn_assets.defs.sweep import Sweep
+    from cvn_assets.instance_storage import instance_yaml
 
     home = root / "home"
     (home / "dagster").mkdir(parents=True)
-    (home / "dagster" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    (home / "dagster" / "dagster.yaml").write_text(instance_yaml(REPO / "dagster.yaml", home / "dagster"))
     os.environ.update(CVN_HOME=str(home), DAGSTER_HOME=str(home / "dagster"))
     os.environ.pop("CVN_DATABASE_URL", None)
 

@@ -140,6 +140,7 @@ def main() -> None:
     from cvn_assets.hyperparams.resolver import Resolver
     from cvn_assets.hyperparams.seeding import apply_seed, load_values, plan_seed, seed_values
     from cvn_assets.instance_queries import QUERY_LOG_ENV
+    from cvn_assets.instance_storage import instance_yaml as home_instance_yaml
     from cvn_assets.launch import launch_sweep
     from cvn_assets.report.page import build_page, render_html
     from cvn_assets.store.audits import missing_baselines, placeholder_join_keys, unlabelled_cost_basis
@@ -159,7 +160,7 @@ def main() -> None:
     home = root / "home"
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
-    instance_yaml = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    instance_yaml = yaml.safe_load(home_instance_yaml(REPO / "dagster.yaml", dagster_home))
     if args.cold:
         instance_yaml["run_launcher"]["config"] = {"warm_start": False}
     if args.dagster_postgres:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,9 +34,11 @@ from btc_sample import QUICK_HELP, sweep_file  # noqa: E402  (beside this script
 
 
 def fresh_home(root: Path, name: str, sweeps: Path) -> dict[str, str]:
+    from cvn_assets.instance_storage import instance_yaml
+
     home = root / name
     (home / "dagster").mkdir(parents=True)
-    shutil.copy(REPO / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    (home / "dagster" / "dagster.yaml").write_text(instance_yaml(REPO / "dagster.yaml", home / "dagster"))
     return {
         **os.environ,
         "CVN_HOME": str(home),

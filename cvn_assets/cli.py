@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -64,6 +63,13 @@ def _plan(config_path: str | None) -> SweepPlan:
     return plan_sweep(_validated_config(config_path))
 
 
+def shipped_instance_yaml(dagster_home: Path) -> str | None:
+    """The repository's dagster.yaml as this home's copy (its storage under the home), if shipped."""
+    from cvn_assets.instance_storage import instance_yaml
+
+    return instance_yaml(REPO_DAGSTER_YAML, dagster_home) if REPO_DAGSTER_YAML.exists() else None
+
+
 def _prepare_home(home: str | None) -> Path:
     """Point CVN_HOME and DAGSTER_HOME at local state (the embedded default) unless already set; the home
     is created if it does not exist yet."""
@@ -75,13 +81,10 @@ def _prepare_home(home: str | None) -> Path:
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(embedded)))
     dagster_home.mkdir(parents=True, exist_ok=True)
     instance_yaml = dagster_home / "dagster.yaml"
-    if not instance_yaml.exists() and REPO_DAGSTER_YAML.exists():
-        shutil.copy(REPO_DAGSTER_YAML, instance_yaml)
-    elif (
-        dagster_home == embedded
-        and REPO_DAGSTER_YAML.exists()
-        and instance_yaml.read_bytes() != REPO_DAGSTER_YAML.read_bytes()
-    ):
+    shipped = shipped_instance_yaml(dagster_home)
+    if not instance_yaml.exists() and shipped is not None:
+        instance_yaml.write_text(shipped)
+    elif dagster_home == embedded and shipped is not None and instance_yaml.read_text() != shipped:
         # An older copy lacks what later releases added (run monitoring, the per-partition run limit).
         print(f"note: {instance_yaml} differs from the shipped {REPO_DAGSTER_YAML.name}; copy it over to get "
               "the current instance settings", file=sys.stderr)  # fmt: skip

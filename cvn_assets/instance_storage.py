@@ -19,11 +19,13 @@ each storage still obtains its connections through the method overridden here.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,11 +41,22 @@ from cvn_assets.dagster_internals import (
     schedule_directory,
 )
 
+# The shipped dagster.yaml's storage base directory, written out as the home's own path when the file is
+# copied into a home: an instance loaded from its folder (`DagsterInstance.from_config(folder)`) with
+# another DAGSTER_HOME set, or none, still reads its own files, as with Dagster's default storage.
+BASE_DIR_FROM_ENV = "base_dir: {env: DAGSTER_HOME}"
+
 # Run shards (one file per run) kept open per process, beyond the index, runs and schedules files: a
 # webserver that has shown many runs holds at most this many open.
 OPEN_RUN_SHARDS = 16
 INDEX_SHARD = "index"  # the event log's cross-run file, index.db
 PINNED = (f"{INDEX_SHARD}.db", "runs.db", "schedules.db")
+
+
+def instance_yaml(shipped: Path, dagster_home: Path) -> str:
+    """The shipped `dagster.yaml` as a home's copy: its storage under that home, by absolute path."""
+    text = shipped.read_text()
+    return text.replace(BASE_DIR_FROM_ENV, f"base_dir: {json.dumps(str(dagster_home.resolve()))}")
 
 
 def _pragmas(dbapi_connection: Any, _record: object) -> None:

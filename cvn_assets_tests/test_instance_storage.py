@@ -4,7 +4,6 @@ per process however many runs and events go through it, the files are those of D
 storage (a home reads the same with either), and a forked child opens connections of its own."""
 
 import multiprocessing
-import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from cvn_assets.instance_storage import ENGINES, OPEN_RUN_SHARDS, PooledSqliteStorage
+from cvn_assets.instance_storage import ENGINES, OPEN_RUN_SHARDS, PooledSqliteStorage, instance_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = dg.StaticPartitionsDefinition([f"p{i}" for i in range(30)])
@@ -27,10 +26,9 @@ def numbers(context: dg.AssetExecutionContext) -> int:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A DAGSTER_HOME with the shipped embedded dagster.yaml."""
-    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+def home(tmp_path: Path) -> Path:
+    """A Dagster home with the shipped embedded dagster.yaml, as `cvn` copies it (DAGSTER_HOME unset)."""
+    (tmp_path / "dagster.yaml").write_text(instance_yaml(REPO / "dagster.yaml", tmp_path))
     return tmp_path
 
 
@@ -56,10 +54,14 @@ def _instance(home: Path) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home))
 
 
-def test_the_shipped_instance_keeps_one_connection_per_file(home: Path, connects: Counter[str]) -> None:
+def test_the_shipped_instance_keeps_one_connection_per_file(
+    home: Path, connects: Counter[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "another_home"))  # the home's copy names its own files
     instance = _instance(home)
     storage = instance.get_ref().storage
     assert isinstance(storage, PooledSqliteStorage), "dagster.yaml must select the pooled SQLite storage"
+    assert storage.base_dir == str(home.resolve())
     _materialize(instance, "p0")  # the files are created and connected to
     connects.clear()
     _materialize(instance, "p1", "p2", "p3", "p4", "p5")

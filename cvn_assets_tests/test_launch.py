@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from cvn_assets.instance_storage import instance_yaml
 from cvn_assets.launch import LAUNCH_BACKFILL, LAUNCH_RUN, LOCATION, REPOSITORY
 from cvn_assets_tests.conftest import small_raw_config
 from cvn_assets_tests.services import dagster_services, graphql
@@ -35,7 +35,7 @@ def test_a_ui_backfill_of_ohlcv_grows_the_sweep_through_the_sensor(tmp_path: Pat
     )
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
-    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    (dagster_home / "dagster.yaml").write_text(instance_yaml(REPO / "dagster.yaml", dagster_home))
     env = {
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),

@@ -4,7 +4,6 @@ daemon, in test_launch.py.)"""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +12,7 @@ from dagster._serdes.config_class import ConfigurableClassData
 
 from cvn_assets.core.config import load_config
 from cvn_assets.definitions import build_definitions
+from cvn_assets.instance_storage import instance_yaml
 from cvn_assets.run_coordinator import SweepRunCoordinator, sweep_tags
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def test_every_asset_of_a_sweep_carries_its_tags() -> None:
 
 
 def test_the_embedded_default_queues_runs_through_it_with_single_flight(tmp_path: Path) -> None:
-    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
+    (tmp_path / "dagster.yaml").write_text(instance_yaml(REPO / "dagster.yaml", tmp_path))
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert isinstance(instance.run_coordinator, SweepRunCoordinator)
         queue = instance.get_concurrency_config().run_queue_config

@@ -26,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from cvn_assets import instance_storage
 from cvn_assets.core.config import SweepConfig, parse_config
 from cvn_assets.definitions import build_definitions
 from cvn_assets.defs.resources import ResultsStore
@@ -99,7 +100,7 @@ def deployment(
     for raw in _raw_sweeps():
         (sweeps_dir / f"{raw['name']}.yaml").write_text(yaml.safe_dump(raw))
         configs.append(parse_config(raw))
-    instance_yaml = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    instance_yaml = yaml.safe_load(instance_storage.instance_yaml(REPO / "dagster.yaml", dagster_home))
     instance_yaml["run_monitoring"]["poll_interval_seconds"] = 2
     env = {
         **os.environ,
