@@ -29,6 +29,8 @@ import json
 import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,8 @@ from cvn_assets.dagster_internals import (
 LOCAL_HOSTS = {None, "", "localhost", "127.0.0.1", "::1"}
 PID_EVENT = "Started process for run (pid: "
 WARM_WORKER_TAG = "cvn/warm_worker_host"  # the host whose forkserver started the run
+# Terminate: the worker is sent SIGTERM again this often until its run has finished, for at most this long.
+TERMINATE_RESEND_EVERY_S, TERMINATE_RESEND_FOR_S = 3.0, 60.0
 
 
 class LocalRunLauncher(DefaultRunLauncher):
@@ -113,8 +117,9 @@ class LocalRunLauncher(DefaultRunLauncher):
         self._run_ids.add(run.run_id)
 
     def terminate(self, run_id: str) -> bool:
-        """A warm run: SIGTERM to its worker, which Dagster's run worker takes as an interrupt and ends
-        the run CANCELED (as a run pod's SIGTERM on Kubernetes); any other run through its code server."""
+        """A warm run: SIGTERM to its worker (again every few seconds until the run has finished), which
+        Dagster's run worker takes as an interrupt and ends the run CANCELED (as a run pod's SIGTERM on
+        Kubernetes); any other run through its code server."""
         run = self._instance.get_run_by_id(run_id)
         if run is None or WARM_WORKER_TAG not in run.tags:
             return super().terminate(run_id)
@@ -133,6 +138,9 @@ class LocalRunLauncher(DefaultRunLauncher):
             os.kill(started[0], signal.SIGTERM)
         except ProcessLookupError:
             return False
+        threading.Thread(
+            target=_resend_until_finished, args=(self._instance, run_id, *started), daemon=True
+        ).start()
         return True
 
     @property
@@ -161,6 +169,23 @@ def recorded_worker(instance: dg.DagsterInstance, run_id: str) -> tuple[int, flo
         if entry.message.startswith(PID_EVENT):
             return int(entry.message[len(PID_EVENT) :].split(")")[0]), entry.timestamp
     return None
+
+
+def _resend_until_finished(instance: dg.DagsterInstance, run_id: str, pid: int, recorded_at: float) -> None:
+    """SIGTERM again every few seconds until the run has finished. Dagster's run worker raises the signal
+    as an interrupt wherever the step's Python is at that moment; inside a library's ctypes callback
+    (xgboost builds its DMatrix through one) the interrupt is printed and dropped ("Exception ignored on
+    calling ctypes callback function"), and the search went on to SUCCESS. A later signal lands elsewhere."""
+    deadline = time.monotonic() + TERMINATE_RESEND_FOR_S
+    while time.monotonic() < deadline:
+        time.sleep(TERMINATE_RESEND_EVERY_S)
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.is_finished or not _alive_since(pid, recorded_at):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
 
 
 def _served_here(run: dg.DagsterRun) -> bool:
