@@ -4,15 +4,17 @@ that goes through the daemon, and `test_run_queue` checks their process, Termina
 from __future__ import annotations
 
 import importlib
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from types import SimpleNamespace
 
 import dagster as dg
 import pytest
 
-from cvn_assets import warm_start
+from cvn_assets import run_launcher, warm_start
 
 
 @pytest.mark.parametrize("module", warm_start.PRELOAD)
@@ -66,3 +68,34 @@ def test_only_a_code_location_sharing_the_daemons_environment_is_forked() -> Non
     deployed = SimpleNamespace(socket=None, host="127.0.0.1", port=4266)
     assert warm_start.shares_environment(managed) and warm_start.shares_environment(dev)
     assert not warm_start.shares_environment(deployed) and not warm_start.shares_environment(None)
+
+
+# Drops the first SIGTERM (as xgboost's ctypes callback drops the interrupt it raises) and exits on the next.
+DROPS_THE_FIRST_SIGTERM = """
+import signal, sys, time
+seen = []
+def on_term(*_):
+    seen.append(1)
+    if len(seen) > 1:
+        sys.exit(3)
+signal.signal(signal.SIGTERM, on_term)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_terminate_resends_sigterm_until_the_run_has_finished(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm run whose first SIGTERM was dropped inside a step is signalled again, and stops."""
+    monkeypatch.setattr(run_launcher, "TERMINATE_RESEND_EVERY_S", 0.2)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", DROPS_THE_FIRST_SIGTERM], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+        with dg.instance_for_test() as instance:
+            run = instance.add_run(dg.DagsterRun(job_name="a_job", status=dg.DagsterRunStatus.STARTED))
+            worker.send_signal(signal.SIGTERM)  # the launcher's first: dropped
+            run_launcher._resend_until_finished(instance, run.run_id, worker.pid, time.time())
+        assert worker.wait(timeout=10) == 3  # the second signal stopped it
+    finally:
+        worker.kill()
