@@ -73,7 +73,7 @@ def ui_side(env: dict[str, str], config_name: str, cryptos: list[str]) -> tuple[
         assert result["__typename"] == "LaunchBackfillSuccess", result
 
     dagster_home = Path(env["DAGSTER_HOME"])
-    with dagster_services(dagster_home, env, REPO / "workspace.yaml") as url:
+    with dagster_services(dagster_home, env) as url:
         started, launched = time.perf_counter(), time.time()
         backfill(url, f"{config_name}_ohlcv", cryptos)
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:

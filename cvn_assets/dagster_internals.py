@@ -12,6 +12,10 @@ from __future__ import annotations
 # start), called in a process forked from a preloaded one instead of a fresh interpreter.
 from dagster._cli.api import execute_run_command
 
+# code_server.py: the code server `dagster dev` shares between its webserver and daemon (Dagster's
+# `code-server start` proxy, started and heartbeated); `dagster dev` is the only public way to get it.
+from dagster._cli.proxy_server_manager import ProxyServerManager
+
 # launch.py: a backfill's finished statuses; `BulkActionStatus` has no public "is terminal".
 from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
 
@@ -41,7 +45,9 @@ from dagster._core.storage.tags import GRPC_INFO_TAG
 # launch.py: the webserver's workspace, in process, so `cvn sweep` launches through the same GraphQL
 # schema the UI uses (dagster_graphql's own test utilities build it the same way).
 from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import ModuleTarget
+
+# code_server.py: the targets it loads: the module, or the workspace file pointing at the shared server.
+from dagster._core.workspace.load_target import ModuleTarget, WorkspaceFileTarget
 
 # launch.py: whether the daemon heartbeats, with a tolerance of our own (`dagster-daemon liveness-check`
 # only prints it, with Dagster's half-hour tolerance).
@@ -71,6 +77,8 @@ USES: tuple[tuple[str, str], ...] = (
     ("dagster._core.storage.tags", "GRPC_INFO_TAG"),
     ("dagster._core.workspace.context", "WorkspaceProcessContext"),
     ("dagster._core.workspace.load_target", "ModuleTarget"),
+    ("dagster._core.workspace.load_target", "WorkspaceFileTarget"),
+    ("dagster._cli.proxy_server_manager", "ProxyServerManager"),
     ("dagster._daemon.controller", "all_daemons_healthy"),
     ("dagster._cli.api", "execute_run_command"),
     ("dagster._grpc.types", "ExecuteRunArgs"),

@@ -23,10 +23,10 @@ from pathlib import Path
 import dagster as dg
 from dagster_graphql.cli import execute_query
 
+from cvn_assets.code_server import LOCATION, shared_code_server, workspace_target
 from cvn_assets.core.errors import CvnError
 from cvn_assets.dagster_internals import (
     BULK_ACTION_TERMINAL_STATUSES,
-    ModuleTarget,
     WorkspaceProcessContext,
     all_daemons_healthy,
 )
@@ -34,7 +34,6 @@ from cvn_assets.defs.alerts import step_error
 from cvn_assets.defs.folds import add_new_folds, fold_update
 from cvn_assets.defs.sweep import Sweep
 
-LOCATION = "cvn_assets"  # as in workspace.yaml
 REPOSITORY = "__repository__"
 LAUNCH_BACKFILL = """
 mutation LaunchBackfill($params: LaunchBackfillParams!) {
@@ -88,14 +87,6 @@ class SweepOutcome:
         return sum(s == dg.DagsterRunStatus.SUCCESS for s in self.runs.values())
 
 
-WORKSPACE = f"""load_from:
-  - python_module:
-      module_name: cvn_assets.definitions
-      attribute: defs
-      location_name: {LOCATION}
-"""
-
-
 DAEMON_LOCK = "cvn-daemon.lock"  # under DAGSTER_HOME: held by the daemon a `cvn sweep` started, for its life
 DAEMON_STOPPED = (
     "cvn-daemon.stopped"  # under DAGSTER_HOME: when the last daemon a `cvn` command started exited
@@ -110,7 +101,7 @@ def die_with_parent(parent: int) -> Callable[[], None]:
 
     SIGKILL, not SIGTERM: the daemon can swallow a one-shot SIGTERM while it starts (seen in CI, where it
     then ran on for the rest of the session). Nothing it holds needs a clean stop: its writes are database
-    transactions, and the code server it started exits on its missed heartbeat. A normal end of the sweep
+    transactions, and the code server (this process's child) exits on its missed heartbeat. A normal end of the sweep
     still stops it with SIGTERM first (`running_daemon`)."""
 
     def arm() -> None:
@@ -122,20 +113,27 @@ def die_with_parent(parent: int) -> Callable[[], None]:
     return arm
 
 
+@dataclass(frozen=True)
+class Daemon:
+    """The daemon a sweep's runs go through, as `running_daemon` found or started it."""
+
+    stopped: Callable[[], str | None]  # why the daemon stopped, if it did
+    workspace: Path | None = None  # the shared code server's workspace, when the daemon was started here
+
+
 @contextmanager
-def running_daemon(instance: dg.DagsterInstance, home: Path) -> Iterator[Callable[[], str | None]]:
+def running_daemon(instance: dg.DagsterInstance, home: Path) -> Iterator[Daemon]:
     """Dagster's daemon for this instance: the one already running (e.g. under `dagster dev`), or one
-    started here for the duration of the sweep. Yields a probe that says why the daemon stopped, if it did.
+    started here for the duration of the sweep, on a code server it shares with this process's launcher
+    (`code_server.py`).
 
     The daemon started here exits when this process dies, however it dies, and holds a lock under the
     Dagster home for as long as it lives: a later `cvn sweep` on the same home refuses to start a second one
     beside it, naming its pid."""
     if daemon_running(instance):
-        yield lambda: None
+        yield Daemon(stopped=lambda: None)
         return
     home.mkdir(parents=True, exist_ok=True)
-    workspace = home / "workspace.yaml"
-    workspace.write_text(WORKSPACE)
     log_path = home / "daemon.log"
     lock_path = Path(instance.root_directory) / DAEMON_LOCK
     daemon = Path(sys.executable).with_name("dagster-daemon")
@@ -149,35 +147,36 @@ def running_daemon(instance: dg.DagsterInstance, home: Path) -> Iterator[Callabl
                 f"a Dagster daemon started by an earlier `cvn sweep` on this home is still running (pid {pid}, "
                 f"lock {lock_path}); wait for it to exit, or stop it with `kill {pid}`"
             ) from None
-        # The daemon inherits the locked descriptor: the lock is held until the daemon itself exits.
-        process = subprocess.Popen(
-            [str(daemon), "run", "-w", str(workspace)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
-            pass_fds=(lock.fileno(),),
-            preexec_fn=die_with_parent(os.getpid()),  # only a prctl call between fork and exec
-        )
-        lock.seek(0)
-        lock.truncate()
-        lock.write(str(process.pid))
-        lock.flush()
+        with shared_code_server(instance, output=log) as workspace:
+            # The daemon inherits the locked descriptor: the lock is held until the daemon itself exits.
+            process = subprocess.Popen(
+                [str(daemon), "run", "-w", str(workspace)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=os.environ.copy(),
+                pass_fds=(lock.fileno(),),
+                preexec_fn=die_with_parent(os.getpid()),  # only a prctl call between fork and exec
+            )
+            lock.seek(0)
+            lock.truncate()
+            lock.write(str(process.pid))
+            lock.flush()
 
-        def stopped() -> str | None:
-            if process.poll() is None:
-                return None
-            return f"the Dagster daemon exited with status {process.returncode}; its log: {log_path}"
+            def stopped() -> str | None:
+                if process.poll() is None:
+                    return None
+                return f"the Dagster daemon exited with status {process.returncode}; its log: {log_path}"
 
-        try:
-            yield stopped
-        finally:
-            process.terminate()
             try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            # Its last heartbeats stay in the instance and look healthy for a while: say it is gone.
-            (Path(instance.root_directory) / DAEMON_STOPPED).write_text(str(time.time()))
+                yield Daemon(stopped=stopped, workspace=workspace)
+            finally:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                # Its last heartbeats stay in the instance and look healthy for a while: say it is gone.
+                (Path(instance.root_directory) / DAEMON_STOPPED).write_text(str(time.time()))
 
 
 def daemon_running(instance: dg.DagsterInstance) -> bool:
@@ -201,21 +200,15 @@ class SweepLauncher:
         instance: dg.DagsterInstance,
         sweep: Sweep,
         on_progress: Progress,
-        daemon_stopped: Callable[[], str | None] = lambda: None,
+        daemon: Daemon | None = None,
     ) -> None:
-        self.daemon_stopped = daemon_stopped
+        self.daemon_stopped = daemon.stopped if daemon else lambda: None
         self.instance = instance
         self.sweep = sweep
         self.say = on_progress
+        # The daemon's code server when it was started here; otherwise one of this process's own.
         self.workspace = WorkspaceProcessContext(
-            instance,
-            ModuleTarget(
-                module_name="cvn_assets.definitions",
-                attribute="defs",
-                working_directory=None,
-                location_name=LOCATION,
-            ),
-            code_server_log_level="WARNING",
+            instance, workspace_target(daemon.workspace if daemon else None), code_server_log_level="WARNING"
         )
 
     def close(self) -> None:
@@ -380,8 +373,8 @@ def launch_sweep(
     outcome = SweepOutcome()
     started_at = datetime.now(UTC)
     folds_before = set(instance.get_dynamic_partitions(sweep.keys.folds_partitions.name))
-    with running_daemon(instance, home) as daemon_stopped:
-        launcher = SweepLauncher(instance, sweep, on_progress, daemon_stopped)
+    with running_daemon(instance, home) as daemon:
+        launcher = SweepLauncher(instance, sweep, on_progress, daemon)
         try:
             cryptos = sweep.config.cryptos
             ohlcv_runs = launcher.wait(

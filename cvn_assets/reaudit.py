@@ -135,8 +135,8 @@ def launch_audit(
     cells = audit_partitions(instance, sweep, partitions)
     if not cells:
         raise CvnError(f"sweep {sweep.name} has no crypto x fold partition yet: run `cvn sweep` first")
-    with running_daemon(instance, home) as daemon_stopped:
-        launcher = SweepLauncher(instance, sweep, on_progress, daemon_stopped)
+    with running_daemon(instance, home) as daemon:
+        launcher = SweepLauncher(instance, sweep, on_progress, daemon)
         try:
             stale = stale_capture(launcher, sweep, cells)
             runs = []

@@ -1,9 +1,10 @@
 """`cvn ui` (what `make ui` runs): the Dagster webserver and daemon over one instance, stopped cleanly.
 
 `dagster dev` is not used: on Ctrl-C it waits on its webserver, daemon and code servers, which hung for
-over a minute, and it prints a deprecation notice. Here the webserver and the daemon (each with its code
-server, and the runs those start) share one process group of their own; SIGINT or SIGTERM asks the group
-to stop, and whatever is still alive after `GRACE_S` is killed, so the UI is gone within seconds. Both
+over a minute, and it prints a deprecation notice. Here the webserver and the daemon (and the runs it starts) share one process
+group of their own, and one code server that this process starts for them as `dagster dev` does
+(`code_server.py`); SIGINT or SIGTERM asks the group to stop, and whatever is still alive after `GRACE_S`
+is killed, then the code server, so the UI is gone within seconds. Both
 run from the instance's folder, so a `dagster.yaml` in the caller's folder (the repository's own) is not
 mistaken for a stale instance config.
 
@@ -27,12 +28,6 @@ from pathlib import Path
 from types import FrameType
 
 GRACE_S = 5.0  # how long the processes get to stop before they are killed
-WORKSPACE = """load_from:
-  - python_module:
-      module_name: cvn_assets.definitions
-      attribute: defs
-      location_name: cvn_assets
-"""
 
 
 def _children() -> dict[int, list[int]]:
@@ -95,18 +90,43 @@ def run_ui(dagster_home: Path, host: str, port: int, reports_dir: Path | None = 
     import dagster as dg
 
     from cvn_assets.artifacts.published import REPORTS_URL_ENV
-    from cvn_assets.launch import die_with_parent
+    from cvn_assets.code_server import shared_code_server
 
-    workspace = dagster_home / "workspace.yaml"
-    workspace.write_text(WORKSPACE)
-    # The instance's storage is created here, once: a webserver and a daemon started together on a fresh
-    # SQLite home would both create its tables, and the loser of that race exits.
-    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
-    bin_dir = Path(sys.executable).parent
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
     files = serve_reports(reports_dir, host, port + 1) if reports_dir is not None else None
     if files is not None and not os.environ.get(REPORTS_URL_ENV):
         env[REPORTS_URL_ENV] = f"http://{host}:{port + 1}"
+    os.environ.update(env)  # the code server's environment too: it is started from this process
+    # The instance's storage is created here, once: a webserver and a daemon started together on a fresh
+    # SQLite home would both create its tables, and the loser of that race exits.
+    with (
+        dg.DagsterInstance.from_config(str(dagster_home)) as instance,
+        shared_code_server(instance) as workspace,
+    ):
+        status = _serve(workspace, dagster_home, env, host, port, files, reports_dir)
+    # The code server was asked to stop; whatever of it (or of a run) is still there goes now.
+    left = descendants(os.getpid())
+    _signal_all(left, signal.SIGTERM)
+    time.sleep(0.5 if left else 0)
+    _signal_all(left, signal.SIGKILL)
+    if files is not None:
+        files.shutdown()
+    return status
+
+
+def _serve(
+    workspace: Path,
+    dagster_home: Path,
+    env: dict[str, str],
+    host: str,
+    port: int,
+    files: ThreadingHTTPServer | None,
+    reports_dir: Path | None,
+) -> int:
+    """The webserver and the daemon on `workspace` until SIGINT or SIGTERM, or until one exits."""
+    from cvn_assets.launch import die_with_parent
+
+    bin_dir = Path(sys.executable).parent
     commands = [
         [str(bin_dir / "dagster-webserver"), "-h", host, "-p", str(port), "-w", str(workspace)],
         [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
@@ -144,8 +164,6 @@ def run_ui(dagster_home: Path, host: str, port: int, reports_dir: Path | None = 
     _signal_all([*tree, *(pid for p in processes for pid in descendants(p.pid))], signal.SIGKILL)
     for process in processes:
         process.wait()
-    if files is not None:
-        files.shutdown()
     if not stopping:
         print(f"{' and '.join(exited)} exited; the UI is stopped", file=sys.stderr)
         return 1

@@ -89,15 +89,22 @@ def can_fork(run: dg.DagsterRun) -> bool:
     environment (see `shares_environment`)."""
     origin = run.job_code_origin
     location = run.remote_job_origin.repository_origin.code_location_origin if run.remote_job_origin else None
-    return origin is not None and origin.executable_path == sys.executable and shares_environment(location)
+    return origin is not None and same_interpreter(origin.executable_path) and shares_environment(location)
+
+
+def same_interpreter(executable: str) -> bool:
+    """Whether `executable` is this process's interpreter: the same file in the same environment's folder
+    (`.venv/bin/python` and `.venv/bin/python3` are one; the same Python in another venv is not)."""
+    here, there = Path(sys.executable), Path(executable)
+    return here.parent.resolve() == there.parent.resolve() and here.resolve() == there.resolve()
 
 
 def shares_environment(location: object) -> bool:
     """A run executes in its code location's environment (the settings a deployment gives the code server,
     which the daemon may not have). A forked run gets the daemon's, so only two kinds of code location
-    qualify: one this daemon started itself (a workspace `python_module` or `python_file` entry, as `cvn`
-    and the tests load it: it inherits the daemon's environment), and one on a local socket (`dagster dev`
-    starts those beside the daemon, with one environment). A code server on a port is a deployment of its
+    qualify: one this daemon started itself (a workspace `python_module` or `python_file` entry: it
+    inherits the daemon's environment), and one on a local socket (`cvn` and `dagster dev` start that
+    beside the daemon, with one environment: `code_server.py`). A code server on a port is a deployment of its
     own: its runs start there, as Dagster starts them."""
     if location is None:
         return False

@@ -8,7 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -125,23 +125,50 @@ def wait_for_webserver(url: str, processes: dict[str, subprocess.Popen[bytes]], 
             time.sleep(0.5)
 
 
+def alive(pids: Iterable[int]) -> list[int]:
+    """Those of `pids` still running (a zombie has stopped; only its parent's wait is missing)."""
+    running = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            running.append(pid)
+    return running
+
+
 @contextmanager
-def dagster_services(dagster_home: Path, env: dict[str, str], workspace: Path) -> Iterator[str]:
+def dagster_services(dagster_home: Path, env: dict[str, str]) -> Iterator[str]:
     """A real Dagster webserver and daemon on loopback over `dagster_home`; yields the webserver's URL.
 
     What a user runs with `make ui`: the GraphQL API the UI's buttons call, and the daemon that runs
-    backfills, the run queue and sensors.
+    backfills, the run queue and sensors, on one code server they share (`cvn_assets/code_server.py`).
     """
     import sys
 
+    import dagster as dg
+
+    from cvn_assets.code_server import shared_code_server
+
     bin_dir = Path(sys.executable).parent
-    port = free_port()
     logs = dagster_home / "services.log"
     with logs.open("ab") as log:
         # The instance's storage is created once, here: a webserver and a daemon started together on a fresh
         # SQLite home both create its tables, and the loser of that race exits.
         subprocess.run([str(bin_dir / "dagster"), "instance", "migrate"], env=env, stdout=log,
                        stderr=subprocess.STDOUT, check=True)  # fmt: skip
+    with (
+        dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance,
+        logs.open("ab") as log,
+        shared_code_server(instance, output=log, env=env) as shared,
+    ):
+        yield from _webserver_and_daemon(bin_dir, logs, env, shared)
+
+
+def _webserver_and_daemon(bin_dir: Path, logs: Path, env: dict[str, str], workspace: Path) -> Iterator[str]:
+    port = free_port()
+    with logs.open("ab") as log:
         processes = [
             subprocess.Popen(
                 [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)],

@@ -43,7 +43,7 @@ def test_a_ui_backfill_of_ohlcv_grows_the_sweep_through_the_sensor(tmp_path: Pat
         "CVN_SWEEPS_DIR": str(sweeps),
     }
 
-    with dagster_services(dagster_home, env, REPO / "workspace.yaml") as url:
+    with dagster_services(dagster_home, env) as url:
         params = {
             "selector": {
                 "partitionSetName": "tiny_ohlcv_partition_set",

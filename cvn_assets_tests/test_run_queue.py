@@ -117,7 +117,7 @@ def deployment(
         deployment = Deployment(home, dagster_home, db_url, {**env, "CVN_DATABASE_URL": db_url}, configs)
         with deployment.instance() as instance:
             deployment.first_folds = _preload(deployment, instance)
-        with dagster_services(dagster_home, deployment.env, REPO / "workspace.yaml") as url:
+        with dagster_services(dagster_home, deployment.env) as url:
             deployment.url = url
             yield deployment
 

@@ -1,5 +1,5 @@
 """`make ui` (`cvn ui`): the webserver and daemon start without a stale-config or deprecation warning, and
-Ctrl-C (SIGINT) or SIGTERM stops them, their code servers included, within 10 seconds; the report's published
+Ctrl-C (SIGINT) or SIGTERM stops them, and the one code server they share, within 10 seconds; the report's published
 files are served beside them, read-only."""
 
 from __future__ import annotations
@@ -16,21 +16,9 @@ from pathlib import Path
 import pytest
 
 from cvn_assets.ui import descendants, serve_reports
-from cvn_assets_tests.services import free_port, wait_for_webserver
+from cvn_assets_tests.services import alive, free_port, wait_for_webserver
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _alive(pids: list[int]) -> list[int]:
-    alive = []
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":  # a zombie has stopped; only its parent's wait is missing
-            alive.append(pid)
-    return alive
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -52,15 +40,18 @@ def test_the_ui_starts_without_warnings_and_stops_within_ten_seconds(
         wait_for_webserver(f"http://127.0.0.1:{port}", {"cvn ui": ui}, log)
         # The report's links point at the UI's port + 1, which serves the home's published files.
         assert _get(f"http://127.0.0.1:{port + 1}/demo/abc.png") == (200, b"\x89PNG figure")
-        time.sleep(3)  # the daemon and both code servers are up by now
+        time.sleep(3)  # the daemon and the code server are up by now
         tree = descendants(ui.pid)
-        assert len(tree) >= 4, tree  # webserver, daemon and a code server each
+        assert len(tree) >= 4, tree  # webserver, daemon, the code server's proxy and its server
+        # One code server for both (`code_server.py`): neither the webserver nor the daemon starts its own.
+        servers = [pid for pid in tree if b"api\x00grpc" in _cmdline(pid)]
+        assert len(servers) == 1, [_cmdline(pid) for pid in tree]
         started = time.monotonic()
         ui.send_signal(sig)
         ui.wait(timeout=10)
-        while _alive(tree) and time.monotonic() - started < 10:
+        while alive(tree) and time.monotonic() - started < 10:
             time.sleep(0.1)
-        assert not _alive(tree), f"still running 10 s after {sig.name}: {_alive(tree)}"
+        assert not alive(tree), f"still running 10 s after {sig.name}: {alive(tree)}"
         assert ui.returncode == 0, log.read_text()
     finally:
         if ui.poll() is None:
@@ -68,6 +59,13 @@ def test_the_ui_starts_without_warnings_and_stops_within_ten_seconds(
     output = log.read_text()
     assert "Found a dagster instance configuration value" not in output
     assert "Warning" not in output, output
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _get(url: str) -> tuple[int, bytes]:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import dagster as dg
@@ -99,3 +100,18 @@ def test_terminate_resends_sigterm_until_the_run_has_finished(monkeypatch: pytes
         assert worker.wait(timeout=10) == 3  # the second signal stopped it
     finally:
         worker.kill()
+
+
+def test_a_run_is_forked_for_any_name_of_this_interpreter_in_this_environment_only(tmp_path: Path) -> None:
+    """A code server started as `.venv/bin/python` records that path; the daemon runs as `python3` of the
+    same venv (its entry point's shebang): one interpreter, so its runs are forked warm. The same Python
+    linked from another folder (another environment) is not this one."""
+    here = Path(sys.executable)
+    alias = tmp_path / "venv" / "bin"
+    alias.mkdir(parents=True)
+    (alias / "python").symlink_to(here.resolve())
+    assert warm_start.same_interpreter(sys.executable)
+    siblings = [p for p in here.parent.glob("python*") if p.resolve() == here.resolve() and p != here]
+    for sibling in siblings:  # python3, python3.11 beside python
+        assert warm_start.same_interpreter(str(sibling))
+    assert not warm_start.same_interpreter(str(alias / "python"))
